@@ -1,0 +1,67 @@
+# The two commands a new user needs (README): `make run` and `make test`. Everything else is a
+# convenience on top of CMake + Ninja. Builds go to build/ (Debug, -Werror: what CI checks).
+BUILD      ?= build
+BUILD_TYPE ?= Debug
+JOBS       ?= $(shell nproc)
+CMAKE_ARGS ?=
+
+.PHONY: all deps deps-build configure build run test unit-test e2e-test fuzz fuzz-long asan-test bench clean check-examples format
+
+all: build
+
+deps:
+	@scripts/install-deps.sh all
+
+deps-build:
+	@scripts/install-deps.sh build
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_ARGS)
+
+configure: $(BUILD)/build.ninja
+
+build: deps-build configure
+	ninja -C $(BUILD)
+
+# Starts usherd in the foreground on examples/ (loopback ports), skipping any example whose
+# daemon is not installed. Ctrl-C stops it.
+run: deps build
+	scripts/run-examples.sh $(BUILD)
+
+# Every test through CTest (unit, process, end-to-end with real daemons), then the bounded
+# fuzz runs. Long suites (soak, long fuzzing, benchmarks) have their own targets.
+test: deps build
+	cd $(BUILD) && ctest -j$(JOBS) --output-on-failure --timeout 300
+	scripts/fuzz.sh short
+
+unit-test: build
+	cd $(BUILD) && ctest -j$(JOBS) --output-on-failure -E '^e2e'
+
+e2e-test: build
+	cd $(BUILD) && ctest -j$(JOBS) --output-on-failure -R '^e2e'
+
+fuzz: deps
+	scripts/fuzz.sh short
+
+fuzz-long: deps
+	scripts/fuzz.sh long
+
+# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+asan-test: deps
+	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DUSHERD_SANITIZE=ON
+	ninja -C build-asan
+	cd build-asan && ctest -j$(JOBS) --output-on-failure --timeout 600
+
+bench: deps
+	cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DUSHERD_TESTS=OFF
+	ninja -C build-release
+	bench/run.sh build-release
+
+check-examples: build
+	$(BUILD)/supervisor/usherd --check --units examples/units --config examples/usherd.conf
+
+format:
+	git ls-files '*.cpp' '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD) build-asan build-release build-fuzz
