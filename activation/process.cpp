@@ -1,0 +1,153 @@
+// pidfd and /proc helpers (see process.h).
+#include "activation/process.h"
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+namespace usherd::activation {
+namespace {
+
+ExitStatus to_exit_status(const siginfo_t& info) {
+  ExitStatus status;
+  status.signaled = info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED;
+  status.core_dumped = info.si_code == CLD_DUMPED;
+  status.code_or_signal = info.si_status;
+  return status;
+}
+
+// The fields of /proc/PID/stat after the comm, i.e. field 3 ("state") onwards.
+Result<std::vector<std::string>> stat_fields_after_comm(pid_t pid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/stat";
+  std::ifstream in(path);
+  if (!in) return fail_errno("open " + path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto close = text.rfind(')');
+  if (close == std::string::npos) return fail("parse " + path, EINVAL);
+  std::istringstream rest(text.substr(close + 1));
+  std::vector<std::string> fields;
+  for (std::string field; rest >> field;) fields.push_back(field);
+  return fields;
+}
+
+template <class T>
+Result<T> stat_field(pid_t pid, std::size_t field_number) {
+  auto fields = stat_fields_after_comm(pid);
+  if (!fields) return tl::unexpected(fields.error());
+  std::size_t index = field_number - 3;
+  if (index >= fields->size()) return fail("short /proc/PID/stat", EINVAL);
+  const std::string& text = (*fields)[index];
+  T value{};
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size())
+    return fail("parse /proc/PID/stat field " + std::to_string(field_number), EINVAL);
+  return value;
+}
+
+}  // namespace
+
+Result<UniqueFd> open_pidfd(pid_t pid) {
+  int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return fail_errno("pidfd_open " + std::to_string(pid));
+  return UniqueFd(fd);
+}
+
+Result<void> send_signal(int pidfd, int sig) {
+  if (syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) != 0)
+    return fail_errno("pidfd_send_signal " + std::to_string(sig));
+  return {};
+}
+
+Result<std::optional<ExitStatus>> try_reap(int pidfd) {
+  siginfo_t info{};
+  for (;;) {
+    if (waitid(static_cast<idtype_t>(P_PIDFD), pidfd, &info, WEXITED | WNOHANG) == 0) break;
+    if (errno != EINTR) return fail_errno("waitid pidfd");
+  }
+  // WNOHANG with nothing to report leaves si_pid at 0 (we zeroed it).
+  if (info.si_pid == 0) return std::optional<ExitStatus>();
+  return std::optional<ExitStatus>(to_exit_status(info));
+}
+
+Result<std::uint64_t> process_start_time(pid_t pid) {
+  return stat_field<std::uint64_t>(pid, 22);
+}
+
+Result<pid_t> parent_pid(pid_t pid) {
+  return stat_field<pid_t>(pid, 4);
+}
+
+bool is_descendant(pid_t pid, pid_t ancestor) {
+  // Bounded walk: a pid chain cannot be longer than the pid space, and a vanished process
+  // ends it.
+  for (int depth = 0; depth < 4096 && pid > 1; ++depth) {
+    if (pid == ancestor) return true;
+    auto parent = parent_pid(pid);
+    if (!parent) return false;
+    pid = *parent;
+  }
+  return pid == ancestor;
+}
+
+Result<void> become_child_subreaper() {
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
+    return fail_errno("prctl PR_SET_CHILD_SUBREAPER");
+  return {};
+}
+
+Result<rlim_t> raise_nofile_to_hard() {
+  struct rlimit lim {};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return fail_errno("getrlimit RLIMIT_NOFILE");
+  lim.rlim_cur = lim.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &lim) != 0) return fail_errno("setrlimit RLIMIT_NOFILE");
+  return lim.rlim_cur;
+}
+
+std::vector<pid_t> reap_untracked(const std::function<bool(pid_t)>& is_tracked) {
+  std::vector<pid_t> reaped;
+  bool tracked_waiting = false;
+  // Fast path: peek at the first ended child (WNOWAIT leaves it waitable) and reap it by pid
+  // only when nobody tracks it.
+  for (;;) {
+    siginfo_t info{};
+    if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) break;
+    pid_t pid = info.si_pid;
+    if (is_tracked(pid)) {
+      tracked_waiting = true;
+      break;
+    }
+    siginfo_t done{};
+    if (waitid(P_PID, pid, &done, WEXITED | WNOHANG) != 0 || done.si_pid != pid) break;
+    reaped.push_back(pid);
+  }
+  if (!tracked_waiting) return reaped;
+  // A tracked child that has ended stays at the head of the queue until its owner reaps it,
+  // hiding the others from P_ALL: look at every child by pid instead (/proc lists them per
+  // thread, zombies included).
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    std::ifstream children(task.path() / "children");
+    for (pid_t pid; children >> pid;) {
+      if (is_tracked(pid)) continue;
+      siginfo_t done{};
+      if (waitid(P_PID, pid, &done, WEXITED | WNOHANG) == 0 && done.si_pid == pid)
+        reaped.push_back(pid);
+    }
+  }
+  return reaped;
+}
+
+}  // namespace usherd::activation

@@ -1,0 +1,58 @@
+// Process helpers built on pidfds: the supervisor names an instance by its pidfd, never by a
+// bare pid, so a signal or a reap can never reach a recycled pid. Also the /proc facts the
+// readiness attribution and the re-adoption after a restart need (parent pid, start time),
+// and the orphan reaper of a child subreaper that never steals a tracked instance's status.
+#pragma once
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "base/result.h"
+#include "base/unique_fd.h"
+
+namespace usherd::activation {
+
+/// How a process ended.
+struct ExitStatus {
+  bool signaled = false;     ///< killed by a signal (code_or_signal is the signal)
+  int code_or_signal = 0;    ///< exit code, or the signal number when signaled
+  bool core_dumped = false;  ///< the signal dumped core
+};
+
+/// pidfd_open(pid, 0); the fd is close-on-exec.
+Result<UniqueFd> open_pidfd(pid_t pid);
+
+/// pidfd_send_signal(pidfd, sig); ESRCH when the process has ended (even if not yet reaped).
+Result<void> send_signal(int pidfd, int sig);
+
+/// Reaps the process if it has ended (waitid(P_PIDFD, WEXITED | WNOHANG)); nullopt while it
+/// runs. ECHILD when it is not our child or already reaped.
+Result<std::optional<ExitStatus>> try_reap(int pidfd);
+
+/// Field 22 of /proc/PID/stat (start time in clock ticks since boot), parsed after the last
+/// ')' so a comm containing spaces or parentheses cannot shift the fields.
+Result<std::uint64_t> process_start_time(pid_t pid);
+
+/// Field 4 of /proc/PID/stat.
+Result<pid_t> parent_pid(pid_t pid);
+
+/// True when ancestor is pid itself or appears on pid's parent chain.
+bool is_descendant(pid_t pid, pid_t ancestor);
+
+/// PR_SET_CHILD_SUBREAPER: orphaned descendants are re-parented to us, not to init.
+Result<void> become_child_subreaper();
+
+/// Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit.
+Result<rlim_t> raise_nofile_to_hard();
+
+/// Reaps every ended child for which is_tracked(pid) is false; tracked children are only
+/// peeked at (WNOWAIT) and left for their owner to reap through the pidfd. Returns the pids
+/// reaped.
+std::vector<pid_t> reap_untracked(const std::function<bool(pid_t)>& is_tracked);
+
+}  // namespace usherd::activation

@@ -1,0 +1,207 @@
+// Parent side of the spawn (see spawn.h). Owns the preparation, the signal blocking around
+// clone, the child stack and the translation of a child failure into an Error.
+#include "activation/spawn.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <set>
+
+#include "activation/spawn_child.h"
+
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+namespace usherd::activation {
+namespace {
+
+// The child's stack: mmap'd once per thread (a spawner thread has its own), with a guard
+// page below it. 256 KiB is far more than the child uses (a 4 KiB getdents64 buffer at most)
+// and costs nothing until touched.
+class ChildStack {
+ public:
+  static constexpr std::size_t kSize = 256 * 1024;
+  static constexpr std::size_t kGuard = 4096;
+
+  ~ChildStack() {
+    if (base_ != MAP_FAILED) munmap(base_, kSize + kGuard);
+  }
+
+  /// The 16-byte aligned top of the stack (stacks grow down on every Linux target we run on).
+  Result<void*> top() {
+    if (base_ == MAP_FAILED) {
+      base_ = mmap(nullptr, kSize + kGuard, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+      if (base_ == MAP_FAILED) return fail_errno("mmap child stack");
+      if (mprotect(base_, kGuard, PROT_NONE) != 0) {
+        int err = errno;
+        munmap(base_, kSize + kGuard);
+        base_ = MAP_FAILED;
+        return fail("mprotect child stack guard", err);
+      }
+    }
+    auto top = reinterpret_cast<std::uintptr_t>(base_) + kSize + kGuard;
+    return reinterpret_cast<void*>(top & ~static_cast<std::uintptr_t>(15));
+  }
+
+ private:
+  void* base_ = MAP_FAILED;
+};
+
+thread_local ChildStack child_stack;
+
+std::vector<ChildRLimit> effective_rlimits(const std::vector<RLimit>& requested) {
+  std::vector<ChildRLimit> out;
+  bool has_nofile = false;
+  for (const auto& lim : requested) {
+    out.push_back({lim.resource, lim.soft, lim.hard});
+    if (lim.resource == RLIMIT_NOFILE) has_nofile = true;
+  }
+  if (!has_nofile) {
+    struct rlimit inherited {};
+    getrlimit(RLIMIT_NOFILE, &inherited);
+    RLimit lim = default_nofile_limit(inherited.rlim_max);
+    out.push_back({lim.resource, lim.soft, lim.hard});
+  }
+  return out;
+}
+
+std::string failure_message(const SpawnPlan& plan, ChildStage stage) {
+  std::string word = to_string(stage);
+  switch (stage) {
+    case ChildStage::exec:
+      return word + " " + plan.path;
+    case ChildStage::chdir:
+      return word + " " + (plan.working_directory.empty() ? "/" : plan.working_directory);
+    case ChildStage::chroot:
+      return word + " " + plan.root_directory;
+    case ChildStage::setuid:
+      return word + " " + (plan.credentials ? std::to_string(plan.credentials->uid) : "");
+    case ChildStage::setgid:
+    case ChildStage::setgroups:
+      return word + " " + (plan.credentials ? std::to_string(plan.credentials->gid) : "");
+    case ChildStage::nice:
+      return word + " " + std::to_string(plan.nice.value_or(0));
+    default:
+      return word;
+  }
+}
+
+Result<void> validate(const SpawnPlan& plan) {
+  if (plan.path.empty()) return fail("spawn: empty executable path", EINVAL);
+  std::set<int> targets;
+  for (const auto& m : plan.fds) {
+    if (m.target < 0 || m.source < 0) return fail("spawn: negative fd in mapping", EBADF);
+    if (!targets.insert(m.target).second)
+      return fail("spawn: fd " + std::to_string(m.target) + " mapped twice", EINVAL);
+    if (fcntl(m.source, F_GETFD) < 0)
+      return fail_errno("spawn: source fd " + std::to_string(m.source));
+  }
+  for (int fd : plan.clear_nonblock)
+    if (!targets.count(fd))
+      return fail("spawn: clear_nonblock names unmapped fd " + std::to_string(fd), EINVAL);
+  return {};
+}
+
+}  // namespace
+
+RLimit default_nofile_limit(rlim_t inherited_hard) {
+  rlim_t hard = std::min<rlim_t>(inherited_hard, kDefaultNofileHardMax);
+  return {RLIMIT_NOFILE, std::min<rlim_t>(kDefaultNofileSoft, hard), hard};
+}
+
+Result<SpawnedProcess> spawn(const SpawnPlan& plan) {
+  if (auto ok = validate(plan); !ok) return tl::unexpected(ok.error());
+
+  // argv and envp as the child will see them; the strings stay owned by plan (and by
+  // listen_pid_slot), which outlive the child's use of them (until execve or _exit).
+  std::vector<char*> argv;
+  if (plan.argv.empty()) argv.push_back(const_cast<char*>(plan.path.c_str()));
+  for (const auto& arg : plan.argv) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+
+  std::string listen_pid_slot = "LISTEN_PID=" + std::string(24, '\0');
+  std::vector<char*> envp;
+  for (const auto& entry : plan.env) {
+    if (plan.set_listen_pid && entry.rfind("LISTEN_PID=", 0) == 0) continue;
+    envp.push_back(const_cast<char*>(entry.c_str()));
+  }
+  if (plan.set_listen_pid) envp.push_back(listen_pid_slot.data());
+  envp.push_back(nullptr);
+
+  std::vector<ChildFdMove> fds;
+  for (const auto& m : plan.fds) fds.push_back({m.source, m.target});
+  std::vector<int> temp_fds(fds.size(), -1);
+  std::vector<ChildRLimit> rlimits = effective_rlimits(plan.rlimits);
+
+  ChildFailure failure;
+  ChildPlan child;
+  child.path = plan.path.c_str();
+  child.argv = argv.data();
+  child.envp = envp.data();
+  child.listen_pid_digits = plan.set_listen_pid ? listen_pid_slot.data() + 11 : nullptr;
+  child.fds = fds.data();
+  child.fd_count = fds.size();
+  child.temp_fds = temp_fds.data();
+  child.clear_nonblock = plan.clear_nonblock.data();
+  child.clear_nonblock_count = plan.clear_nonblock.size();
+  child.rlimits = rlimits.data();
+  child.rlimit_count = rlimits.size();
+  child.set_nice = plan.nice.has_value();
+  child.nice = plan.nice.value_or(0);
+  child.root_directory = plan.root_directory.c_str();
+  if (plan.credentials) {
+    child.set_credentials = true;
+    child.set_groups = geteuid() == 0;
+    child.uid = plan.credentials->uid;
+    child.gid = plan.credentials->gid;
+    child.groups = plan.credentials->groups.data();
+    child.group_count = plan.credentials->groups.size();
+  }
+  child.working_directory = plan.working_directory.c_str();
+  child.working_directory_optional = plan.working_directory_optional;
+  child.umask = plan.umask;
+  child.no_new_privileges = plan.no_new_privileges;
+  child.failure = &failure;
+
+  auto stack_top = child_stack.top();
+  if (!stack_top) return tl::unexpected(stack_top.error());
+
+  // Block every signal (the raw call: glibc's sigprocmask keeps its internal ones open) so
+  // no handler of ours runs in the child on shared memory before it resets dispositions.
+  std::uint64_t all = ~0ULL;
+  std::uint64_t old = 0;
+  if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof all) != 0)
+    return fail_errno("spawn: block signals");
+  int pidfd = -1;
+  pid_t pid = clone(run_spawn_child, *stack_top, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD,
+                    &child, &pidfd);
+  int clone_errno = errno;
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, nullptr, sizeof old);
+  if (pid < 0) return fail("spawn: clone", clone_errno);
+
+  UniqueFd owned_pidfd(pidfd);
+  if (failure.stage != ChildStage::none) {
+    // The child has _exit(127)ed (CLONE_VFORK returned); reap it through its pidfd so no
+    // zombie remains and no other waiter can be confused by it.
+    siginfo_t info{};
+    while (waitid(static_cast<idtype_t>(P_PIDFD), owned_pidfd.get(), &info, WEXITED) != 0 &&
+           errno == EINTR) {
+    }
+    return fail(failure_message(plan, failure.stage), failure.error);
+  }
+  return SpawnedProcess{pid, std::move(owned_pidfd)};
+}
+
+}  // namespace usherd::activation

@@ -1,0 +1,80 @@
+// spawn(): start one service process with exactly the fds, limits, signals, session and
+// credentials it should have, and nothing inherited by accident.
+//
+// The parent prepares everything (argv/envp arrays, a pre-sized LISTEN_PID slot, the fd map,
+// raw ids, rlimits), blocks every signal, and starts the child with
+// clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD) on an mmap'd stack of its own: the cost does not
+// grow with the supervisor's memory (a fork of a large parent copies page tables), and the
+// pidfd exists from the first instant, so no pid reuse race is possible. The child
+// (spawn_child.cpp) runs only async-signal-safe system calls. If it fails before execve it
+// leaves its stage and errno in shared memory; spawn() reaps it and returns an Error such as
+// "exec /usr/bin/x: No such file or directory" (Error::code = errno).
+#pragma once
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "activation/credentials.h"
+#include "base/result.h"
+#include "base/unique_fd.h"
+
+namespace usherd::activation {
+
+/// The parent's fd source becomes fd target in the child.
+struct FdMapping {
+  int source;
+  int target;
+};
+
+/// One resource limit for the child (setrlimit resource, soft, hard).
+struct RLimit {
+  int resource;
+  rlim_t soft;
+  rlim_t hard;
+};
+
+/// RLIMIT_NOFILE the child gets when the plan does not name one: soft 1024, hard
+/// min(inherited hard, 524288) (systemd's default), so a service that raises its soft limit
+/// to its hard one cannot recreate a close() loop to 2^30.
+inline constexpr rlim_t kDefaultNofileSoft = 1024;
+/// Upper bound of the default hard RLIMIT_NOFILE.
+inline constexpr rlim_t kDefaultNofileHardMax = 524288;
+
+/// The RLIMIT_NOFILE a child gets when its plan names none, given the hard limit it would
+/// inherit: {min(1024, hard), min(hard, 524288)}.
+RLimit default_nofile_limit(rlim_t inherited_hard);
+
+/// Everything that defines one process start.
+struct SpawnPlan {
+  std::string path;                        ///< executable, used as is by execve (absolute)
+  std::vector<std::string> argv;           ///< argv[0] included
+  std::vector<std::string> env;            ///< the complete environment, K=V
+  bool set_listen_pid = false;             ///< the child adds LISTEN_PID=<its own pid>
+  std::vector<FdMapping> fds;              ///< the only fds the child keeps; everything else closes
+  std::vector<int> clear_nonblock;         ///< target fds whose O_NONBLOCK is cleared
+  std::vector<RLimit> rlimits;             ///< applied in the child; see kDefaultNofileSoft
+  std::optional<Credentials> credentials;  ///< user/groups to switch to
+  bool no_new_privileges = false;          ///< PR_SET_NO_NEW_PRIVS
+  std::string working_directory;           ///< chdir target ("" = stay)
+  bool working_directory_optional = false;  ///< a failing chdir is ignored (systemd's "-")
+  std::string root_directory;               ///< chroot target ("" = none)
+  mode_t umask = 022;                       ///< the child's umask
+  std::optional<int> nice;                  ///< absolute nice value
+};
+
+/// A started process: its pid and a pidfd that refers to it alone.
+struct SpawnedProcess {
+  pid_t pid = -1;
+  UniqueFd pidfd;
+};
+
+/// Starts the process described by plan. Errors name the stage that failed ("exec PATH",
+/// "chdir DIR", "setuid UID", ...) with the child's errno as Error::code; the failed child is
+/// already reaped.
+Result<SpawnedProcess> spawn(const SpawnPlan& plan);
+
+}  // namespace usherd::activation

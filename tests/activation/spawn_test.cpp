@@ -1,0 +1,454 @@
+// The spawn audit: what a child really inherits (fds, NOFILE, signals, session, environment),
+// how failures before exec are reported, the credentials drop, and the seed incident (a
+// child that closes every fd up to its hard limit one by one).
+#include "activation/spawn.h"
+
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <vector>
+
+#include "activation/credentials.h"
+#include "activation/process.h"
+#include "tests/activation/test_support.h"
+
+using namespace usherd;
+using namespace usherd::activation;
+using namespace usherd::activation::test;
+
+namespace {
+
+// The probe's report, parsed.
+struct ProbeReport {
+  pid_t pid = 0;
+  pid_t sid = 0;
+  std::map<int, std::string> fds;  // fd -> "block" | "nonblock"
+  rlim_t nofile_soft = 0;
+  rlim_t nofile_hard = 0;
+  std::string sigblk;
+  std::string sigign;
+  std::string cwd;
+  std::string umask;
+  std::vector<std::string> env;
+  bool complete = false;
+};
+
+ProbeReport parse_report(const std::string& text) {
+  ProbeReport report;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream words(line);
+    std::string key;
+    words >> key;
+    if (key == "pid")
+      words >> report.pid;
+    else if (key == "sid")
+      words >> report.sid;
+    else if (key == "fd") {
+      int fd;
+      std::string mode;
+      words >> fd >> mode;
+      report.fds[fd] = mode;
+    } else if (key == "nofile")
+      words >> report.nofile_soft >> report.nofile_hard;
+    else if (key == "sigblk")
+      words >> report.sigblk;
+    else if (key == "sigign")
+      words >> report.sigign;
+    else if (key == "cwd")
+      report.cwd = line.substr(4);
+    else if (key == "umask")
+      words >> report.umask;
+    else if (key == "env")
+      report.env.push_back(line.substr(4));
+    else if (key == "end")
+      report.complete = true;
+  }
+  return report;
+}
+
+// Restores the test process's NOFILE limits, signal mask and dispositions when done.
+class ParentStateGuard {
+ public:
+  ParentStateGuard() {
+    getrlimit(RLIMIT_NOFILE, &nofile_);
+    sigprocmask(SIG_SETMASK, nullptr, &mask_);
+    sigaction(SIGUSR2, nullptr, &usr2_);
+    sigaction(SIGHUP, nullptr, &hup_);
+  }
+  ~ParentStateGuard() {
+    setrlimit(RLIMIT_NOFILE, &nofile_);
+    sigprocmask(SIG_SETMASK, &mask_, nullptr);
+    sigaction(SIGUSR2, &usr2_, nullptr);
+    sigaction(SIGHUP, &hup_, nullptr);
+  }
+  ParentStateGuard(const ParentStateGuard&) = delete;
+  ParentStateGuard& operator=(const ParentStateGuard&) = delete;
+
+ private:
+  rlimit nofile_{};
+  sigset_t mask_{};
+  struct sigaction usr2_ {};
+  struct sigaction hup_ {};
+};
+
+// Opens count fds WITHOUT close-on-exec: the leak a careless spawn would pass on.
+std::vector<UniqueFd> open_leaky_fds(int count) {
+  std::vector<UniqueFd> fds;
+  for (int i = 0; i < count; ++i) {
+    UniqueFd fd(::open("/dev/null", O_RDONLY));
+    REQUIRE(fd);
+    fds.push_back(std::move(fd));
+  }
+  return fds;
+}
+
+// Makes the parent as hostile as a long-running daemon can be: soft NOFILE at the hard
+// limit, hundreds of inheritable fds, a blocked signal and two ignored ones.
+void make_parent_hostile() {
+  REQUIRE(raise_nofile_to_hard());
+  sigset_t block;
+  sigemptyset(&block);
+  sigaddset(&block, SIGUSR1);
+  sigaddset(&block, SIGTERM);
+  REQUIRE(sigprocmask(SIG_BLOCK, &block, nullptr) == 0);
+  signal(SIGUSR2, SIG_IGN);
+  signal(SIGHUP, SIG_IGN);
+}
+
+rlim_t expected_hard() {
+  rlimit lim{};
+  getrlimit(RLIMIT_NOFILE, &lim);
+  return std::min<rlim_t>(lim.rlim_max, kDefaultNofileHardMax);
+}
+
+bool no_zombie_children() {
+  siginfo_t info{};
+  int rc = waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT);
+  return (rc != 0 && errno == ECHILD) || (rc == 0 && info.si_pid == 0);
+}
+
+}  // namespace
+
+TEST_CASE(
+    "a connection-style child sees only fds 0-2, a blocking socket, NOFILE 1024 and "
+    "a clean signal state",
+    "[activation][spawn]") {
+  ParentStateGuard guard;
+  make_parent_hostile();
+  auto leaks = open_leaky_fds(300);
+  auto [ours, theirs] = make_socketpair(SOCK_NONBLOCK);
+  auto null = open_dev_null();
+
+  SpawnPlan plan;
+  plan.path = helper("fd_probe");
+  plan.argv = {"fd_probe", "1"};
+  plan.env = {"PATH=/usr/bin:/bin", "GREETING=hello world"};
+  plan.fds = {{theirs.get(), 0}, {theirs.get(), 1}, {null.get(), 2}};
+  plan.clear_nonblock = {0};
+  auto child = spawn(plan);
+  REQUIRE(child);
+  theirs.reset();
+
+  auto report = parse_report(read_all(ours.get()));
+  REQUIRE(report.complete);
+  CHECK(wait_exit(child->pidfd.get()).code_or_signal == 0);
+
+  CHECK(report.pid == child->pid);
+  CHECK(report.fds == std::map<int, std::string>{{0, "block"}, {1, "block"}, {2, "block"}});
+  CHECK(report.nofile_soft == 1024);
+  CHECK(report.nofile_hard == expected_hard());
+  CHECK(report.nofile_hard <= kDefaultNofileHardMax);
+  CHECK(report.sigblk == "0000000000000000");
+  CHECK(report.sigign == "0000000000000000");
+  CHECK(report.sid == report.pid);
+  CHECK(report.umask == "022");
+  CHECK(report.env == std::vector<std::string>{"PATH=/usr/bin:/bin", "GREETING=hello world"});
+}
+
+TEST_CASE("a LISTEN_FDS-style child gets fd 3 as passed and LISTEN_PID equal to its own pid",
+          "[activation][spawn]") {
+  ParentStateGuard guard;
+  make_parent_hostile();
+  auto leaks = open_leaky_fds(300);
+  auto [ours, theirs] = make_socketpair(SOCK_NONBLOCK);
+  auto null = open_dev_null();
+
+  SpawnPlan plan;
+  plan.path = helper("fd_probe");
+  plan.argv = {"fd_probe", "3"};
+  plan.env = {"LISTEN_FDS=1", "LISTEN_PID=1", "LISTEN_FDNAMES=connection"};
+  plan.set_listen_pid = true;
+  plan.fds = {{null.get(), 0}, {null.get(), 1}, {null.get(), 2}, {theirs.get(), 3}};
+  plan.working_directory = "/tmp";
+  plan.umask = 077;
+  auto child = spawn(plan);
+  REQUIRE(child);
+  theirs.reset();
+
+  auto report = parse_report(read_all(ours.get()));
+  REQUIRE(report.complete);
+  CHECK(wait_exit(child->pidfd.get()).code_or_signal == 0);
+
+  CHECK(report.fds ==
+        std::map<int, std::string>{{0, "block"}, {1, "block"}, {2, "block"}, {3, "nonblock"}});
+  CHECK(report.nofile_soft == 1024);
+  CHECK(report.nofile_hard == expected_hard());
+  CHECK(report.sigblk == "0000000000000000");
+  CHECK(report.sigign == "0000000000000000");
+  CHECK(report.sid == report.pid);
+  CHECK(report.cwd == "/tmp");
+  CHECK(report.umask == "077");
+  CHECK(report.env == std::vector<std::string>{"LISTEN_FDS=1", "LISTEN_FDNAMES=connection",
+                                               "LISTEN_PID=" + std::to_string(child->pid)});
+}
+
+TEST_CASE("fd mappings whose sources and targets cross are swapped, not clobbered",
+          "[activation][spawn]") {
+  auto [a_read, a_write] = make_pipe();
+  auto [b_read, b_write] = make_pipe();
+  // Put the write ends on 200 and 201 and ask for them crossed: 200 -> 201, 201 -> 200.
+  REQUIRE(fcntl(200, F_GETFD) < 0);
+  REQUIRE(fcntl(201, F_GETFD) < 0);
+  UniqueFd a200(::dup3(a_write.get(), 200, O_CLOEXEC));
+  UniqueFd b201(::dup3(b_write.get(), 201, O_CLOEXEC));
+  REQUIRE(a200.get() == 200);
+  REQUIRE(b201.get() == 201);
+  a_write.reset();
+  b_write.reset();
+  auto null = open_dev_null();
+
+  SpawnPlan plan;
+  plan.path = "/bin/bash";
+  plan.argv = {"bash", "-c", "echo to200 >&200; echo to201 >&201"};
+  plan.fds = {{null.get(), 0}, {null.get(), 1}, {null.get(), 2}, {200, 201}, {201, 200}};
+  auto child = spawn(plan);
+  REQUIRE(child);
+  a200.reset();
+  b201.reset();
+  CHECK(wait_exit(child->pidfd.get()).code_or_signal == 0);
+  CHECK(read_all(a_read.get()) == "to201\n");
+  CHECK(read_all(b_read.get()) == "to200\n");
+}
+
+TEST_CASE(
+    "a missing executable is reported as an exec failure with ENOENT and leaves no "
+    "zombie",
+    "[activation][spawn]") {
+  REQUIRE(no_zombie_children());
+  SpawnPlan plan;
+  plan.path = "/nonexistent/usherd-no-such-binary";
+  plan.argv = {"x"};
+  auto child = spawn(plan);
+  REQUIRE_FALSE(child);
+  CHECK(child.error().code == ENOENT);
+  CHECK(child.error().message == "exec /nonexistent/usherd-no-such-binary");
+  CHECK(child.error().to_string() ==
+        "exec /nonexistent/usherd-no-such-binary: No such file or directory");
+  CHECK(no_zombie_children());
+}
+
+TEST_CASE("a working directory that does not exist fails the spawn at chdir unless optional",
+          "[activation][spawn]") {
+  SpawnPlan plan;
+  plan.path = "/bin/true";
+  plan.argv = {"true"};
+  plan.working_directory = "/nonexistent-usherd-dir";
+  auto child = spawn(plan);
+  REQUIRE_FALSE(child);
+  CHECK(child.error().code == ENOENT);
+  CHECK(child.error().message == "chdir /nonexistent-usherd-dir");
+  CHECK(no_zombie_children());
+
+  plan.working_directory_optional = true;
+  auto optional_child = spawn(plan);
+  REQUIRE(optional_child);
+  CHECK(wait_exit(optional_child->pidfd.get()).code_or_signal == 0);
+}
+
+TEST_CASE("an explicit LimitNOFILE replaces the default and a bad one fails at setrlimit",
+          "[activation][spawn]") {
+  auto [ours, theirs] = make_socketpair();
+  auto null = open_dev_null();
+  SpawnPlan plan;
+  plan.path = helper("fd_probe");
+  plan.argv = {"fd_probe", "1"};
+  plan.fds = {{null.get(), 0}, {theirs.get(), 1}, {null.get(), 2}};
+  plan.rlimits = {{RLIMIT_NOFILE, 256, 128}};  // soft above hard: EINVAL
+  auto bad = spawn(plan);
+  plan.rlimits = {{RLIMIT_NOFILE, 64, 128}};
+  auto child = spawn(plan);
+  REQUIRE(child);
+  theirs.reset();
+  auto report = parse_report(read_all(ours.get()));
+  CHECK(wait_exit(child->pidfd.get()).code_or_signal == 0);
+  CHECK(report.nofile_soft == 64);
+  CHECK(report.nofile_hard == 128);
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().code == EINVAL);
+  CHECK(bad.error().message == "setrlimit");
+}
+
+TEST_CASE("a plan with a target mapped twice or a closed source is refused before cloning",
+          "[activation][spawn]") {
+  auto null = open_dev_null();
+  SpawnPlan plan;
+  plan.path = "/bin/true";
+  plan.fds = {{null.get(), 0}, {null.get(), 0}};
+  CHECK_FALSE(spawn(plan));
+  plan.fds = {{9999, 0}};
+  auto closed = spawn(plan);
+  REQUIRE_FALSE(closed);
+  CHECK(closed.error().code == EBADF);
+}
+
+TEST_CASE("credentials drop to nobody sets uid, gid and groups as /proc reports them",
+          "[activation][spawn][credentials]") {
+  if (geteuid() != 0) {
+    WARN("not root: the credentials drop cannot be tested");
+    return;
+  }
+  auto creds = resolve_credentials("nobody", "", {});
+  REQUIRE(creds);
+  CHECK(creds->user == "nobody");
+  auto [stdin_read, stdin_write] = make_pipe();
+  auto null = open_dev_null();
+  SpawnPlan plan;
+  plan.path = "/bin/cat";
+  plan.argv = {"cat"};
+  plan.fds = {{stdin_read.get(), 0}, {null.get(), 1}, {null.get(), 2}};
+  plan.credentials = *creds;
+  plan.no_new_privileges = true;
+  auto child = spawn(plan);
+  REQUIRE(child);
+
+  // cat is blocked reading the pipe: its /proc entry is stable while we read it.
+  std::ifstream status("/proc/" + std::to_string(child->pid) + "/status");
+  std::map<std::string, std::string> fields;
+  for (std::string line; std::getline(status, line);) {
+    auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    auto value = line.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(" \t"));
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.pop_back();
+    fields[line.substr(0, colon)] = value;
+  }
+  std::string uid = std::to_string(creds->uid);
+  std::string gid = std::to_string(creds->gid);
+  CHECK(fields["Uid"] == uid + "\t" + uid + "\t" + uid + "\t" + uid);
+  CHECK(fields["Gid"] == gid + "\t" + gid + "\t" + gid + "\t" + gid);
+  std::string groups;
+  for (gid_t g : creds->groups) groups += (groups.empty() ? "" : " ") + std::to_string(g);
+  CHECK(fields["Groups"] == groups);
+  CHECK(fields["NoNewPrivs"] == "1");
+
+  stdin_write.reset();
+  CHECK(wait_exit(child->pidfd.get()).code_or_signal == 0);
+}
+
+TEST_CASE("numeric and unknown names resolve as systemd accepts them",
+          "[activation][credentials]") {
+  auto numeric = resolve_credentials("4242", "4343", {});
+  REQUIRE(numeric);
+  CHECK(numeric->uid == 4242);
+  CHECK(numeric->gid == 4343);
+  CHECK(numeric->groups == std::vector<gid_t>{4343});
+
+  auto missing = resolve_credentials("usherd-no-such-user", "", {});
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().code == ENOENT);
+
+  auto root = resolve_credentials("root", "", {"0", "daemon"});
+  REQUIRE(root);
+  CHECK(root->uid == 0);
+  CHECK(root->home == "/root");
+  CHECK(std::count(root->groups.begin(), root->groups.end(), 0) == 1);
+  CHECK(std::count(root->groups.begin(), root->groups.end(), 1) == 1);  // daemon
+}
+
+TEST_CASE("the default NOFILE limit is 1024 soft and the inherited hard limit capped at 524288",
+          "[activation][spawn][rlimit]") {
+  auto [inherited, soft, hard] = GENERATE(table<rlim_t, rlim_t, rlim_t>({
+      {1u << 30, 1024, 524288},
+      {RLIM_INFINITY, 1024, 524288},
+      {1048576, 1024, 524288},
+      {524288, 1024, 524288},
+      {20000, 1024, 20000},
+      {512, 512, 512},
+  }));
+  RLimit lim = default_nofile_limit(inherited);
+  CHECK(lim.resource == RLIMIT_NOFILE);
+  CHECK(lim.soft == soft);
+  CHECK(lim.hard == hard);
+}
+
+namespace {
+
+struct CloseAllFigures {
+  long limit = 0;
+  long closed = 0;
+  long long elapsed_us = 0;
+};
+
+CloseAllFigures run_close_all(const std::vector<RLimit>& rlimits) {
+  auto [out_read, out_write] = make_pipe();
+  auto null = open_dev_null();
+  SpawnPlan plan;
+  plan.path = helper("close_all");
+  plan.argv = {"close_all"};
+  plan.fds = {{null.get(), 0}, {out_write.get(), 1}, {null.get(), 2}};
+  plan.rlimits = rlimits;
+  auto child = spawn(plan);
+  REQUIRE(child);
+  out_write.reset();
+  std::string text = read_all(out_read.get(), std::chrono::seconds(100));
+  CHECK(wait_exit(child->pidfd.get(), std::chrono::seconds(100)).code_or_signal == 0);
+  CloseAllFigures figures;
+  std::string word;
+  std::istringstream in(text);
+  in >> word >> figures.limit >> word >> figures.closed >> word >> figures.elapsed_us;
+  REQUIRE(word == "elapsed_us");
+  return figures;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "a child that closes every fd up to its hard limit finishes under the capped "
+    "default hard limit",
+    "[activation][spawn][seed]") {
+  ParentStateGuard guard;
+  // Give the parent the largest hard limit the kernel allows (as a daemon started with
+  // LimitNOFILE=infinity would have), then show what the child inherits from it.
+  rlimit lim{};
+  getrlimit(RLIMIT_NOFILE, &lim);
+  std::ifstream nr_open_file("/proc/sys/fs/nr_open");
+  rlim_t nr_open = 0;
+  nr_open_file >> nr_open;
+  if (nr_open > lim.rlim_max) {
+    rlimit raised{nr_open, nr_open};
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+      lim = raised;
+    else
+      WARN("cannot raise the hard NOFILE limit to " << nr_open << " here; using " << lim.rlim_max);
+  }
+  REQUIRE(raise_nofile_to_hard());
+  auto leaks = open_leaky_fds(100);
+
+  auto capped = run_close_all({});
+  CHECK(capped.limit == static_cast<long>(std::min<rlim_t>(lim.rlim_max, kDefaultNofileHardMax)));
+  CHECK(capped.closed == 0);  // nothing leaked into the child for it to close
+  WARN("close-all under the default hard limit " << capped.limit << ": " << capped.elapsed_us
+                                                 << " us");
+
+  auto inherited = run_close_all({{RLIMIT_NOFILE, lim.rlim_max, lim.rlim_max}});
+  CHECK(inherited.limit == static_cast<long>(lim.rlim_max));
+  CHECK(inherited.closed == 0);
+  WARN("close-all under the parent's hard limit " << inherited.limit << ": " << inherited.elapsed_us
+                                                  << " us");
+}
