@@ -1,0 +1,201 @@
+// AdmissionEngine: decides, after accept and before spawn, whether a connection may start an
+// instance, and tracks the admitted ones until they end.
+//
+// Rules, in order; the first that refuses names the DropReason:
+//   acl                     IPAddressAllow= matches -> allowed; else IPAddressDeny= matches ->
+//                           refused; else allowed (systemd's semantics).
+//   penalty                 the peer's block is serving a PerSourcePenalties= penalty, or the
+//                           penalty table of its family is full under overflow deny-all.
+//   rate                    more than TriggerLimitBurst= connections on this socket within
+//                           TriggerLimitIntervalSec= (fixed window; off unless both are set).
+//   max-connections         live instances of this socket >= MaxConnections=.
+//   per-source-connections  live instances of this socket from this exact address >=
+//                           MaxConnectionsPerSource= (0: off).
+//   per-source-startups     startups (on all sockets) from the peer's block >= the socket's
+//                           X-PerSourceMaxStartups=, or else the global PerSourceMaxStartups=.
+//   startups-full           global startups >= full, or this socket's startups >= its
+//                           X-MaxStartups= full.
+//   startups-early-drop     OpenSSH's curve: the global MaxStartups= first, then the socket's
+//                           own; n is the startups before this connection, and the connection
+//                           is dropped iff random.uniform(100) < p. A draw is taken only when
+//                           0 < p < 100.
+// ExemptSources= skip penalty, rate, both per-source rules and early drop, and may exceed
+// full and MaxConnections= by ReservedStartups=; IPAddressDeny= still applies to them.
+// Peers are unmapped (::ffff:a.b.c.d -> a.b.c.d) before any rule.
+//
+// Lifecycle of an admitted connection (an instance): admit() returns its InstanceId and it
+// counts as a startup and a live instance; mark_ready() ends the startup; spawn_failed()
+// forgets it and counts a spawn-failed drop; release() forgets it and, if it ended before it
+// was ready, penalises its block: startup timeout -> grace-exceeded, killed by a signal ->
+// crash, exit -> noauth. ExemptSources are never penalised. adopt() re-enters instances that
+// survived a supervisor restart, without applying any rule.
+//
+// Reconfiguration: reconfigure() replaces the global config; add/update/remove_socket change
+// sockets while live instances keep counting. A removed socket's instances count globally
+// until they are released; its state is forgotten with its last instance.
+//
+// Bounds: the per-source tables for connections and startups hold only live entries, whose
+// number MaxConnections= and MaxStartups= cap, so they are bounded by construction; the
+// penalty table is bounded by max-sources4/6. No I/O, no clock, no RNG: time and randomness
+// are parameters, and an unknown SocketId passed to admit() is a programming error
+// (std::out_of_range).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "policy/address.h"
+#include "policy/admission_config.h"
+#include "policy/drop_reason.h"
+#include "policy/penalty_box.h"
+#include "policy/random_source.h"
+#include "policy/rate_limit.h"
+#include "policy/source_table.h"
+#include "policy/time_point.h"
+
+namespace usherd::policy {
+
+/// A socket registered with the engine; never reused.
+enum class SocketId : std::uint32_t {};
+/// An admitted connection; never reused.
+enum class InstanceId : std::uint64_t {};
+
+/// How an instance ended.
+enum class Outcome {
+  exited,            ///< It exited by itself.
+  killed_by_signal,  ///< A signal killed it (a crash, if before ready).
+  startup_timeout,   ///< The supervisor killed it for not becoming ready in time.
+};
+
+/// The answer to admit().
+struct Decision {
+  std::optional<InstanceId> instance;  ///< Set when admitted.
+  std::optional<DropReason> reason;    ///< Set when dropped.
+  unsigned startups = 0;               ///< Global startups before this connection (n).
+  unsigned socket_startups = 0;        ///< This socket's startups before this connection.
+  bool exempt = false;                 ///< The peer is in ExemptSources=.
+
+  /// True when the connection may start an instance.
+  bool admitted() const { return instance.has_value(); }
+};
+
+/// What release() did.
+struct Released {
+  bool found = false;                             ///< The InstanceId was live.
+  bool was_ready = false;                         ///< It had become ready.
+  std::optional<PenaltyKind> penalty;             ///< The penalty it earned its block, if any.
+  PenaltyRecord record = PenaltyRecord::ignored;  ///< What the penalty table did with it.
+};
+
+/// Global startups, for logs ("startups=31/10:30:100") and the process title.
+struct StartupsStats {
+  unsigned current = 0;    ///< Startups now.
+  unsigned peak = 0;       ///< Highest value current has had.
+  MaxStartups configured;  ///< The global MaxStartups=.
+};
+
+/// Counters of one socket.
+struct SocketStats {
+  unsigned startups = 0;       ///< Instances of this socket not yet ready.
+  unsigned instances = 0;      ///< Live instances of this socket.
+  std::uint64_t accepted = 0;  ///< Calls to admit().
+  std::uint64_t admitted = 0;  ///< Connections admitted.
+  std::array<std::uint64_t, kDropReasonCount> dropped{};  ///< Drops per DropReason.
+
+  /// Drops for reason.
+  std::uint64_t dropped_for(DropReason reason) const {
+    return dropped[static_cast<std::size_t>(reason)];
+  }
+  /// Drops for every reason, spawn-failed included.
+  std::uint64_t dropped_total() const;
+};
+
+/// What the engine knows of one live instance.
+struct InstanceInfo {
+  SocketId socket;                    ///< Its socket.
+  IpAddress peer;                     ///< The (unmapped) peer address.
+  IpAddress block;                    ///< The peer's source block when admitted.
+  bool exempt = false;                ///< The peer was in ExemptSources=.
+  bool ready = false;                 ///< mark_ready() was called (or adopted ready).
+  TimePoint admitted_at;              ///< When admit() or adopt() took it.
+  std::optional<TimePoint> ready_at;  ///< When it became ready.
+};
+
+/// The admission engine.
+class AdmissionEngine {
+ public:
+  /// An engine with config and no sockets.
+  explicit AdmissionEngine(GlobalConfig config = {});
+
+  /// Replaces the global configuration; live instances keep counting.
+  void reconfigure(GlobalConfig config);
+  /// The global configuration.
+  const GlobalConfig& config() const { return config_; }
+
+  /// Registers a socket.
+  SocketId add_socket(SocketConfig config);
+  /// Replaces a socket's configuration, keeping its counters; false if unknown or removed.
+  bool update_socket(SocketId socket, SocketConfig config);
+  /// Unregisters a socket; its live instances count until released. False if unknown.
+  bool remove_socket(SocketId socket);
+  /// True for a registered, not removed, socket.
+  bool has_socket(SocketId socket) const;
+
+  /// Applies the rules to a connection from peer on socket at now. Precondition: has_socket().
+  Decision admit(SocketId socket, const IpAddress& peer, TimePoint now, RandomSource& random);
+  /// Ends the startup of instance; false if unknown or already ready.
+  bool mark_ready(InstanceId instance, TimePoint now);
+  /// Forgets an admitted instance that could not be started; counts a spawn-failed drop.
+  bool spawn_failed(InstanceId instance);
+  /// Forgets an instance that ended, penalising its block if it ended before ready.
+  Released release(InstanceId instance, Outcome outcome, TimePoint now);
+  /// Tracks an instance that survived a restart, without applying any rule; nullopt if the
+  /// socket is unknown.
+  std::optional<InstanceId> adopt(SocketId socket, const IpAddress& peer, bool ready,
+                                  TimePoint now);
+  /// Penalises peer's block for a reason the caller learned itself (e.g. an exit code).
+  PenaltyRecord penalise(const IpAddress& peer, PenaltyKind kind, TimePoint now);
+
+  /// Global startups, their peak and the configured triple.
+  StartupsStats startups() const;
+  /// Counters of socket (also of a removed socket still draining); nullopt if unknown.
+  std::optional<SocketStats> socket_stats(SocketId socket) const;
+  /// A live instance; nullopt if unknown.
+  std::optional<InstanceInfo> instance(InstanceId instance) const;
+  /// Number of live instances on all sockets.
+  std::size_t instance_count() const { return instances_.size(); }
+  /// Blocks whose penalty is active at now.
+  std::vector<PenalisedSource> penalised_sources(TimePoint now) const;
+  /// Distinct source blocks with startups now (bounded by the startups).
+  std::size_t tracked_startup_blocks() const { return block_startups_.size(); }
+
+ private:
+  struct SocketState {
+    SocketConfig config;
+    bool removed = false;
+    RateLimit trigger_limit;
+    SourceTable instances_by_address;
+    SocketStats stats;
+  };
+
+  InstanceId track(SocketId id, SocketState& socket, const IpAddress& peer, bool exempt, bool ready,
+                   TimePoint now);
+  void forget(std::unordered_map<InstanceId, InstanceInfo>::iterator it);
+  bool is_exempt(const IpAddress& peer) const;
+  bool should_drop_early(const MaxStartups& limits, unsigned n, RandomSource& random) const;
+
+  GlobalConfig config_;
+  PenaltyBox penalties_;
+  std::unordered_map<SocketId, SocketState> sockets_;
+  std::unordered_map<InstanceId, InstanceInfo> instances_;
+  SourceTable block_startups_;
+  unsigned startups_ = 0;
+  unsigned peak_startups_ = 0;
+  std::uint32_t next_socket_ = 1;
+  std::uint64_t next_instance_ = 1;
+};
+
+}  // namespace usherd::policy

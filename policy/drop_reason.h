@@ -1,0 +1,36 @@
+// DropReason: why a connection was refused, in the order the admission rules are applied.
+//
+// to_string() gives the stable lowercase word that appears in logs ("reason=...") and that
+// fail2ban filters match, so the words never change once released.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string_view>
+
+namespace usherd::policy {
+
+/// Why a connection was dropped; the order is the order of the rules.
+enum class DropReason {
+  acl,                     ///< Outside IPAddressAllow= / inside IPAddressDeny=.
+  penalty,                 ///< The source block is serving a penalty.
+  rate,                    ///< Over TriggerLimitBurst= within TriggerLimitIntervalSec=.
+  max_connections,         ///< Live instances of the socket at MaxConnections=.
+  per_source_connections,  ///< Live instances from this address at MaxConnectionsPerSource=.
+  per_source_startups,     ///< Startups from this block at PerSourceMaxStartups=.
+  startups_full,           ///< Startups at full (global, or the socket's X-MaxStartups=).
+  startups_early_drop,     ///< Random early drop between start and full.
+  spawn_failed,            ///< Admitted, but the instance could not be started.
+};
+
+/// Number of DropReason values, for per-reason counter arrays.
+inline constexpr std::size_t kDropReasonCount = 9;
+
+/// "acl", "penalty", "rate", "max-connections", "per-source-connections",
+/// "per-source-startups", "startups-full", "startups-early-drop", "spawn-failed".
+std::string_view to_string(DropReason reason);
+
+/// The DropReason whose to_string() is word, if any.
+std::optional<DropReason> parse_drop_reason(std::string_view word);
+
+}  // namespace usherd::policy
