@@ -46,7 +46,7 @@ SpawnedProcess spawn_exit(int code) {
 
 }  // namespace
 
-TEST_CASE("a running child is not reaped; a signal through its pidfd ends it and is reported",
+TEST_CASE("a running child is not reaped, and a signal through its pidfd ends it and is reported",
           "[activation][process]") {
   auto child = spawn_blocked();
   auto early = try_reap(child.process.pidfd.get());
