@@ -1,0 +1,112 @@
+// usherd.conf parsing; see daemon_config.h. The value syntaxes are OpenSSH's where the key
+// is OpenSSH's (MaxStartups=, PerSourcePenalties=, …), parsed by policy/.
+#include "units/daemon_config.h"
+
+#include "policy/address.h"
+#include "policy/max_startups.h"
+#include "policy/penalties.h"
+#include "units/listen_address.h"
+#include "units/unit_file.h"
+#include "units/values.h"
+
+namespace usherd::units {
+
+DaemonConfigResult parse_daemon_config(std::string_view text, const std::string& path,
+                                       std::vector<Diagnostic>& diagnostics) {
+  DaemonConfigResult result;
+  DaemonConfig& c = result.config;
+  c.path = path;
+  DiagnosticSink sink(diagnostics);
+  auto entries = parse_unit_text(text, path, {"Policy", "Metrics"}, diagnostics);
+  auto reject = [&](const Entry& e, std::string_view reason) {
+    sink.error(
+        e.file, e.line,
+        "Failed to parse " + e.key + "= value: " + e.value + " (" + std::string(reason) + ")");
+    result.ok = false;
+  };
+  for (const Entry& e : entries) {
+    const std::string& key = e.key;
+    if (e.section == "Metrics") {
+      if (key == "ListenStream") {
+        if (e.value.empty()) {
+          c.metrics_listen.reset();
+          continue;
+        }
+        auto address = parse_listen_address(e.value, SocketType::stream);
+        if (!address) {
+          reject(e, address.error().message);
+          continue;
+        }
+        c.metrics_listen = std::move(*address);
+        continue;
+      }
+    } else if (key == "MaxStartups") {
+      auto m = policy::MaxStartups::parse(e.value);
+      if (!m) {
+        reject(e, m.error());
+        continue;
+      }
+      c.max_startups = *m;
+      continue;
+    } else if (key == "PerSourceMaxStartups") {
+      auto m = policy::parse_per_source_max_startups(e.value);
+      if (!m) {
+        reject(e, m.error());
+        continue;
+      }
+      c.per_source_max_startups = *m;
+      continue;
+    } else if (key == "PerSourceNetBlockSize") {
+      auto b = policy::NetBlockSize::parse(e.value);
+      if (!b) {
+        reject(e, b.error());
+        continue;
+      }
+      c.per_source_net_block_size = *b;
+      continue;
+    } else if (key == "StartupTimeoutSec") {
+      auto d = parse_timespan(e.value);
+      if (!d) {
+        reject(e, d.error().message);
+        continue;
+      }
+      c.startup_timeout = d->count() == 0 ? kInfiniteDuration : *d;
+      continue;
+    } else if (key == "ExemptSources" || key == "PerSourcePenaltyExemptList") {
+      auto& list = key == "ExemptSources" ? c.exempt_sources : c.per_source_penalty_exempt_list;
+      if (e.value.empty()) {
+        list.clear();
+        continue;
+      }
+      auto parsed = policy::parse_cidr_list(e.value);
+      if (!parsed) {
+        reject(e, parsed.error());
+        continue;
+      }
+      list.insert(list.end(), parsed->begin(), parsed->end());
+      continue;
+    } else if (key == "ReservedStartups") {
+      auto n = parse_unsigned(e.value, 1000000);
+      if (!n) {
+        reject(e, n.error().message);
+        continue;
+      }
+      c.reserved_startups = static_cast<unsigned>(*n);
+      continue;
+    } else if (key == "PerSourcePenalties") {
+      auto p = policy::PenaltyConfig::parse(e.value);
+      if (!p) {
+        reject(e, p.error());
+        continue;
+      }
+      c.per_source_penalties = *p;
+      continue;
+    }
+    if (key.rfind("X-", 0) == 0) continue;
+    sink.warning(e.file, e.line,
+                 "Unknown key name '" + key + "' in section '" + e.section + "', ignoring.");
+  }
+  return result;
+}
+
+}  // namespace usherd::units
