@@ -146,7 +146,9 @@ Result<std::uint64_t> parse_terms(std::string_view text, const Suffix (&table)[N
     if (p.front() == '-' || p.front() == '+') return fail(std::string("invalid ") + what);
     Decimal d;
     if (!read_decimal(p, d)) return fail(std::string("invalid ") + what);
+    std::size_t before_space = p.size();
     skip_whitespace(p);
+    bool spaced = p.size() != before_space;
     std::uint64_t multiplier = default_multiplier;
     if (const Suffix* s = match_suffix(p, table)) {
       multiplier = s->usec;
@@ -154,7 +156,8 @@ Result<std::uint64_t> parse_terms(std::string_view text, const Suffix (&table)[N
       // A unit must end the term: "5mx" is not 5 minutes followed by garbage.
       if (!p.empty() && !is_whitespace(p.front()) && !is_digit(p.front()) && p.front() != '.')
         return fail(std::string("invalid ") + what);
-    } else if (!p.empty() && !is_digit(p.front()) && p.front() != '.') {
+    } else if (!p.empty() && (!spaced || (!is_digit(p.front()) && p.front() != '.'))) {
+      // Without a unit, a term ends only at whitespace: "1.2.3" and "5x" are not sums.
       return fail(std::string("unknown unit in ") + what);
     }
     std::uint64_t value = 0;

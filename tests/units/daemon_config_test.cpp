@@ -1,0 +1,57 @@
+// usherd.conf: defaults, every key, and errors for bad values.
+#include "units/daemon_config.h"
+
+#include <catch2/catch.hpp>
+
+using namespace usherd::units;
+using namespace std::chrono_literals;
+
+TEST_CASE("an empty usherd.conf gives the built-in defaults", "[units][daemon]") {
+  std::vector<Diagnostic> d;
+  auto r = parse_daemon_config("", "usherd.conf", d);
+  CHECK(r.ok);
+  CHECK(d.empty());
+  CHECK(r.config.max_startups == usherd::policy::MaxStartups{10, 30, 100});
+  CHECK_FALSE(r.config.per_source_max_startups);
+  CHECK(r.config.per_source_net_block_size == usherd::policy::NetBlockSize{32, 128});
+  CHECK(r.config.startup_timeout == Duration(120s));
+  CHECK(r.config.reserved_startups == 2);
+  CHECK(r.config.exempt_sources.empty());
+  CHECK_FALSE(r.config.metrics_listen);
+}
+
+TEST_CASE("every usherd.conf key reaches its field", "[units][daemon]") {
+  std::vector<Diagnostic> d;
+  auto r = parse_daemon_config(
+      "[Policy]\nMaxStartups=3:50:9\nPerSourceMaxStartups=4\nPerSourceNetBlockSize=24:64\n"
+      "StartupTimeoutSec=2min\nExemptSources=10.0.0.0/8 ::1\nReservedStartups=5\n"
+      "PerSourcePenalties=crash:2m noauth:3s\nPerSourcePenaltyExemptList=192.0.2.1\n"
+      "[Metrics]\nListenStream=127.0.0.1:9100\n",
+      "usherd.conf", d);
+  REQUIRE(r.ok);
+  CHECK(d.empty());
+  const DaemonConfig& c = r.config;
+  CHECK(c.max_startups == usherd::policy::MaxStartups{3, 50, 9});
+  CHECK(c.per_source_max_startups == 4u);
+  CHECK(c.per_source_net_block_size == usherd::policy::NetBlockSize{24, 64});
+  CHECK(c.startup_timeout == Duration(2min));
+  CHECK(c.exempt_sources.size() == 2);
+  CHECK(c.reserved_startups == 5);
+  CHECK(c.per_source_penalties.crash == 120s);
+  CHECK(c.per_source_penalties.noauth == 3s);
+  CHECK(c.per_source_penalty_exempt_list.size() == 1);
+  REQUIRE(c.metrics_listen);
+  CHECK(c.metrics_listen->to_string() == "127.0.0.1:9100");
+}
+
+TEST_CASE("a bad usherd.conf value is an error that marks the file unusable", "[units][daemon]") {
+  std::vector<Diagnostic> d;
+  auto r = parse_daemon_config("[Policy]\nMaxStartups=10:30\nFoo=1\n", "usherd.conf", d);
+  CHECK_FALSE(r.ok);
+  REQUIRE(d.size() == 2);
+  CHECK(d[0].severity == Diagnostic::Severity::error);
+  CHECK(d[0].to_string().rfind("usherd.conf:2: Failed to parse MaxStartups= value: 10:30 (", 0) ==
+        0);
+  CHECK(d[1].to_string() == "usherd.conf:3: Unknown key name 'Foo' in section 'Policy', ignoring.");
+  CHECK(d[1].severity == Diagnostic::Severity::warning);
+}
