@@ -1,0 +1,529 @@
+// The daemon's lifecycle: start, load and reload the configuration, signals, shutdown,
+// re-adoption of instances left by a previous run, the process title and sd_notify.
+#include "supervisor/daemon.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <set>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
+
+#include "activation/process.h"
+#include "activation/runtime_dir.h"
+#include "supervisor/convert.h"
+#include "supervisor/logging.h"
+#include "supervisor/proc_title.h"
+
+namespace usherd::supervisor {
+namespace {
+
+constexpr const char* kDefaultPath =
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+void set_env(std::vector<std::string>& env, const std::string& assignment) {
+  auto eq = assignment.find('=');
+  std::string_view key(assignment.data(), eq == std::string::npos ? assignment.size() : eq + 1);
+  for (auto& e : env) {
+    if (std::string_view(e).substr(0, key.size()) == key) {
+      e = assignment;
+      return;
+    }
+  }
+  env.push_back(assignment);
+}
+
+void unset_env(std::vector<std::string>& env, const std::string& name) {
+  // UnsetEnvironment= takes NAME (remove any) or NAME=VALUE (remove that exact assignment).
+  bool exact = name.find('=') != std::string::npos;
+  std::erase_if(env, [&](const std::string& e) {
+    if (exact) return e == name;
+    return e.size() > name.size() && e.compare(0, name.size(), name) == 0 && e[name.size()] == '=';
+  });
+}
+
+}  // namespace
+
+Daemon::Daemon(Options options)
+    : options_(std::move(options)),
+      signals_(io_),
+      housekeeping_timer_(io_),
+      rng_(std::random_device{}()) {}
+
+Daemon::~Daemon() = default;
+
+SocketState* Daemon::find_socket(const std::string& name) {
+  for (auto& s : sockets_)
+    if (s->unit.name == name) return s.get();
+  return nullptr;
+}
+
+std::shared_ptr<ServicePlan> Daemon::make_plan(const units::ServiceUnit& unit, std::string& error) {
+  auto plan = std::make_shared<ServicePlan>();
+  plan->unit = unit;
+  if (unit.exec_start.empty()) {
+    error = "no ExecStart=";
+    return nullptr;
+  }
+  activation::SpawnPlan& base = plan->base;
+  std::vector<std::string> env = {kDefaultPath};
+  if (unit.user || unit.group) {
+    auto creds = activation::resolve_credentials(unit.user.value_or(""), unit.group.value_or(""),
+                                                 unit.supplementary_groups);
+    if (!creds) {
+      error = creds.error().to_string();
+      return nullptr;
+    }
+    if (unit.user) {
+      // systemd.exec(5): User= also sets $USER, $LOGNAME, $HOME and $SHELL.
+      set_env(env, "USER=" + creds->user);
+      set_env(env, "LOGNAME=" + creds->user);
+      set_env(env, "HOME=" + creds->home);
+      set_env(env, "SHELL=" + creds->shell);
+    }
+    base.credentials = std::move(*creds);
+  } else if (!unit.supplementary_groups.empty()) {
+    auto creds = activation::resolve_credentials("root", "", unit.supplementary_groups);
+    if (!creds) {
+      error = creds.error().to_string();
+      return nullptr;
+    }
+    base.credentials = std::move(*creds);
+  }
+  if (unit.type == units::ServiceType::notify || unit.notify_access != units::NotifyAccess::none)
+    set_env(env, "NOTIFY_SOCKET=" + options_.runtime_dir + "/notify");
+  if (!unit.runtime_directory.empty()) {
+    std::string dirs;
+    for (const auto& d : unit.runtime_directory) dirs += (dirs.empty() ? "/run/" : ":/run/") + d;
+    set_env(env, "RUNTIME_DIRECTORY=" + dirs);
+  }
+  for (const auto& assignment : unit.environment) set_env(env, assignment);
+  for (const auto& name : unit.unset_environment) unset_env(env, name);
+
+  auto build = [&](const units::ExecCommand& cmd, activation::SpawnPlan& out) -> bool {
+    auto argv = units::expand_exec_argv(cmd, env);
+    if (!argv) {
+      error = argv.error().to_string();
+      return false;
+    }
+    out.path = cmd.path;
+    out.argv = std::move(*argv);
+    out.env = env;
+    for (const auto& limit : unit.limits)
+      out.rlimits.push_back(
+          {limit.resource, static_cast<rlim_t>(limit.soft), static_cast<rlim_t>(limit.hard)});
+    if (!cmd.full_privileges && !cmd.skip_credentials) out.credentials = base.credentials;
+    out.no_new_privileges = unit.no_new_privileges;
+    out.working_directory = unit.working_directory.value_or("");
+    out.working_directory_optional = unit.working_directory_missing_ok;
+    if (out.working_directory == "~")
+      out.working_directory = out.credentials ? out.credentials->home : std::string("/root");
+    out.root_directory = unit.root_directory.value_or("");
+    out.umask = unit.umask;
+    out.nice = unit.nice;
+    return true;
+  };
+  auto creds = base.credentials;
+  if (!build(unit.exec_start.front(), base)) return nullptr;
+  base.credentials = unit.exec_start.front().full_privileges ? std::nullopt : creds;
+  for (const auto& cmd : unit.exec_start_pre) {
+    activation::SpawnPlan p;
+    p.credentials = creds;
+    if (!build(cmd, p)) return nullptr;
+    plan->pre.push_back(std::move(p));
+    plan->pre_ignore_failure.push_back(cmd.ignore_failure);
+  }
+  for (const auto& cmd : unit.exec_start_post) {
+    activation::SpawnPlan p;
+    if (!build(cmd, p)) return nullptr;
+    plan->post.push_back(std::move(p));
+    plan->post_ignore_failure.push_back(cmd.ignore_failure);
+  }
+
+  // stdio, systemd's rules: StandardOutput=inherit is the socket when input is the socket,
+  // else the journal; StandardError=inherit is whatever stdout is.
+  plan->stdin_socket = unit.standard_input == units::StdInput::socket;
+  auto resolve = [&](units::StdOutput out, ServicePlan::Out inherited) {
+    switch (out) {
+      case units::StdOutput::inherit:
+        return inherited;
+      case units::StdOutput::null:
+        return ServicePlan::Out::null;
+      case units::StdOutput::socket:
+        return ServicePlan::Out::socket;
+      case units::StdOutput::journal:
+        return ServicePlan::Out::journal;
+    }
+    return inherited;
+  };
+  plan->out = resolve(unit.standard_output,
+                      plan->stdin_socket ? ServicePlan::Out::socket : ServicePlan::Out::journal);
+  plan->err = resolve(unit.standard_error, plan->out);
+  if (unit.ready_log) {
+    auto matcher = activation::ReadyLogMatcher::compile(*unit.ready_log);
+    if (!matcher) {
+      error = "X-ReadyLog=: " + matcher.error().to_string();
+      return nullptr;
+    }
+    plan->ready_log.emplace(std::move(*matcher));
+  }
+  plan->declares_readiness = unit.type == units::ServiceType::notify || plan->ready_log.has_value();
+  plan->instance_specifiers = unit.uses_instance_specifiers;
+  return plan;
+}
+
+void Daemon::apply_daemon_config(const units::DaemonConfig& config) {
+  daemon_config_ = config;
+  if (!admission_)
+    admission_ = std::make_unique<policy::AdmissionEngine>(to_admission_config(config));
+  else
+    admission_->reconfigure(to_admission_config(config));
+}
+
+bool Daemon::load(bool initial, std::string& report) {
+  units::Configuration config = units::load_configuration(options_.unit_dirs, options_.config_file);
+  std::set<std::string> failed_files;
+  for (const auto& d : config.diagnostics) {
+    switch (d.severity) {
+      case units::Diagnostic::Severity::error:
+        spdlog::error("config {}", d.to_string());
+        failed_files.insert(d.file);
+        break;
+      case units::Diagnostic::Severity::warning:
+        spdlog::warn("config {}", d.to_string());
+        break;
+      case units::Diagnostic::Severity::notice:
+        spdlog::info("config {}", d.to_string());
+        break;
+    }
+  }
+  if (!config.daemon_config_ok) {
+    report = initial ? "usherd.conf is invalid; not starting"
+                     : "usherd.conf is invalid; the previous configuration stays in force";
+    return false;
+  }
+  apply_daemon_config(config.daemon);
+
+  // Build the new socket set. A unit that failed to load keeps its previous version.
+  std::vector<std::unique_ptr<SocketState>> next;
+  std::set<std::string> kept_names;
+  std::vector<std::string> changes;
+  for (auto& unit : config.sockets) {
+    auto service_it = config.services.find(unit.service);
+    std::string error;
+    std::shared_ptr<ServicePlan> plan;
+    if (service_it == config.services.end()) {
+      error = "service " + unit.service + " not found";
+    } else {
+      plan = make_plan(service_it->second, error);
+    }
+    if (!plan) {
+      spdlog::error("load socket={} service={}: {}", unit.name, unit.service, error);
+      failed_files.insert(unit.path);
+      if (find_socket(unit.name) != nullptr) {
+        kept_names.insert(unit.name);
+        spdlog::warn("load socket={} keeps its previous configuration", unit.name);
+      }
+      continue;
+    }
+    auto state = std::make_unique<SocketState>();
+    state->unit = std::move(unit);
+    state->service = std::move(plan);
+    next.push_back(std::move(state));
+  }
+  // Old sockets whose unit file now fails to parse at all (it vanished from config.sockets
+  // but an error names its file) keep running as they were.
+  for (auto& old : sockets_) {
+    bool present = false;
+    for (auto& n : next) present |= n->unit.name == old->unit.name;
+    if (!present && (kept_names.count(old->unit.name) || failed_files.count(old->unit.path))) {
+      kept_names.insert(old->unit.name);
+    }
+  }
+
+  // Listeners whose address and options did not change keep their fd.
+  std::map<std::string, std::unique_ptr<ListenerState>> reuse;
+  std::vector<std::unique_ptr<SocketState>> previous = std::move(sockets_);
+  sockets_.clear();
+  for (auto& old : previous) {
+    if (kept_names.count(old->unit.name)) {
+      sockets_.push_back(std::move(old));
+      continue;
+    }
+    for (auto& l : old->listeners) {
+      if (l->fd) l->fd->cancel();
+      reuse.emplace(l->key, std::move(l));
+    }
+  }
+  for (auto& state : next) {
+    SocketState* old = nullptr;
+    for (auto& p : previous)
+      if (p && p->unit.name == state->unit.name) old = p.get();
+    if (old) {
+      state->policy_id = old->policy_id;
+      admission_->update_socket(state->policy_id, to_socket_policy(state->unit));
+      state->accept_counter = old->accept_counter;
+      state->run.phase = old->run.phase;
+      state->run.instance_key = old->run.instance_key;
+    } else {
+      state->policy_id = admission_->add_socket(to_socket_policy(state->unit));
+      if (!initial) changes.push_back("added " + state->unit.name);
+    }
+    open_listeners(*state, reuse);
+    sockets_.push_back(std::move(state));
+  }
+  for (auto& p : previous) {
+    if (!p) continue;
+    bool still = find_socket(p->unit.name) != nullptr;
+    if (!still) {
+      admission_->remove_socket(p->policy_id);
+      changes.push_back("removed " + p->unit.name);
+    }
+  }
+  for (auto& [key, l] : reuse) {
+    if (l->fd) spdlog::info("close address={} (no longer configured)", l->bound);
+  }
+  reuse.clear();
+  for (auto& s : sockets_)
+    for (auto& l : s->listeners) arm_listener(*l);
+  report = fmt::format("{} sockets loaded, {} failed{}{}", sockets_.size(), failed_files.size(),
+                       changes.empty() ? "" : "; ", fmt::join(changes, ", "));
+  return true;
+}
+
+std::pair<bool, std::string> Daemon::reload() {
+  if (under_systemd_) sd_notify(0, "RELOADING=1");
+  std::string report;
+  bool ok = load(false, report);
+  ++reloads_;
+  spdlog::info("reload {}: {}", ok ? "done" : "refused", report);
+  if (under_systemd_) sd_notify(0, "READY=1");
+  update_title();
+  return {ok, report};
+}
+
+void Daemon::start_signals() {
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGCHLD}) signals_.add(s);
+  arm_signals();
+}
+
+void Daemon::arm_signals() {
+  signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    on_signal(signo);
+    arm_signals();
+  });
+}
+
+void Daemon::on_signal(int signo) {
+  switch (signo) {
+    case SIGTERM:
+    case SIGINT:
+      spdlog::info("stop signal={}", strsignal(signo));
+      begin_shutdown();
+      break;
+    case SIGHUP:
+      reload();
+      break;
+    case SIGUSR1:
+      spdlog::info("dump\n{}", status_text(Clock::now()));
+      break;
+    case SIGCHLD: {
+      // Orphans re-parented to usherd (it is a child subreaper) are reaped here; a tracked
+      // instance is only peeked at and left to its pidfd, so its status is never stolen.
+      auto reaped =
+          activation::reap_untracked([this](pid_t pid) { return by_pid_.count(pid) > 0; });
+      if (!reaped.empty()) spdlog::debug("reap orphans={}", reaped.size());
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+void Daemon::begin_shutdown() {
+  if (stopping_) return;
+  stopping_ = true;
+  if (under_systemd_) sd_notify(0, "STOPPING=1");
+  for (auto& s : sockets_) {
+    for (auto& l : s->listeners) {
+      if (l->pause_timer) l->pause_timer->cancel();
+      l->fd.reset();  // closes: no new connections
+    }
+    if (!s->unit.accept) stop_service(*s);
+  }
+  // Instances still starting are unauthenticated: stop them. Running per-connection
+  // instances (an ssh session) are left alone and stay recorded for the next start.
+  std::vector<std::uint64_t> starting;
+  for (auto& [key, inst] : instances_)
+    if (inst->role == Instance::Role::connection && inst->state == Instance::State::starting)
+      starting.push_back(key);
+  for (auto key : starting) {
+    Instance& inst = *instances_.at(key);
+    int signal = inst.plan ? inst.plan->unit.kill_signal : SIGTERM;
+    stop(inst, signal, std::chrono::seconds(5));
+  }
+  maybe_finish_shutdown();
+}
+
+void Daemon::maybe_finish_shutdown() {
+  if (!stopping_) return;
+  for (auto& [key, inst] : instances_) {
+    if (inst->role != Instance::Role::connection) return;
+    if (inst->state != Instance::State::running) return;
+  }
+  spdlog::info("exit running_instances={} (left running)", instances_.size());
+  if (instances_.empty()) state_file_.remove();
+  io_.stop();
+}
+
+void Daemon::housekeeping() {
+  Clock::time_point now = Clock::now();
+  for (auto& s : sockets_) s->drop_log.flush(now, s->unit.name);
+  update_title();
+  if (under_systemd_) {
+    sd_notify_status();
+    if (watchdog_) sd_notify(0, "WATCHDOG=1");
+  }
+  housekeeping_timer_.expires_after(std::chrono::seconds(1));
+  housekeeping_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) housekeeping();
+  });
+}
+
+std::string Daemon::title() const {
+  return fmt::format("{} of {} startups, {} instances", admission_->startups().current,
+                     admission_->config().max_startups.to_string(), instances_.size());
+}
+
+void Daemon::update_title() {
+  std::string text = "usherd: " + title();
+  if (text == last_title_) return;
+  last_title_ = text;
+  ProcTitle::set(text);
+}
+
+void Daemon::sd_notify_status() {
+  std::string status = "STATUS=" + title();
+  if (status == last_status_) return;
+  last_status_ = status;
+  sd_notify(0, status.c_str());
+}
+
+void Daemon::adopt_from_state_file() {
+  std::string path = options_.runtime_dir + "/state";
+  std::vector<StateEntry> entries = StateFile::read(path);
+  std::vector<StateEntry> live;
+  unsigned ended = 0;
+  Clock::time_point now = Clock::now();
+  auto wall_now = std::chrono::system_clock::now();
+  for (auto& e : entries) {
+    auto pidfd = activation::open_pidfd(e.pid);
+    auto start = activation::process_start_time(e.pid);
+    if (!pidfd || !start || *start != e.start_time) {
+      ++ended;  // gone, or the pid now belongs to another process
+      continue;
+    }
+    auto inst = std::make_unique<Instance>();
+    inst->key = next_instance_key_++;
+    inst->name = e.name;
+    inst->socket = e.socket;
+    inst->pid = e.pid;
+    inst->start_time = e.start_time;
+    inst->pidfd = std::make_unique<asio::posix::stream_descriptor>(io_, pidfd->release());
+    inst->peer = e.peer;
+    inst->remote_ip = e.peer.substr(0, e.peer.rfind(':'));
+    if (!inst->remote_ip.empty() && inst->remote_ip.front() == '[')
+      inst->remote_ip = inst->remote_ip.substr(1, inst->remote_ip.size() - 2);
+    inst->adopted = true;
+    inst->state = e.ready ? Instance::State::running : Instance::State::starting;
+    inst->ready_via = e.ready ? "adopted" : nullptr;
+    auto age = wall_now -
+               std::chrono::system_clock::time_point(std::chrono::milliseconds(e.started_unix_ms));
+    inst->started = now - std::chrono::duration_cast<Clock::duration>(age);
+    inst->started_wall =
+        std::chrono::system_clock::time_point(std::chrono::milliseconds(e.started_unix_ms));
+    SocketState* socket = find_socket(e.socket);
+    if (socket) {
+      inst->plan = socket->service;
+      auto peer = policy::IpAddress::parse(inst->remote_ip);
+      inst->admission =
+          admission_->adopt(socket->policy_id, peer ? *peer : policy::IpAddress(), e.ready, now);
+      if (!e.ready && !socket->unit.accept) inst->role = Instance::Role::service_main;
+    }
+    if (socket && !socket->unit.accept) {
+      inst->role = Instance::Role::service_main;
+      socket->run.phase = e.ready ? ServiceRun::Phase::running : ServiceRun::Phase::main;
+      socket->run.instance_key = inst->key;
+    }
+    Instance& ref = *inst;
+    by_pid_[ref.pid] = ref.key;
+    instances_.emplace(ref.key, std::move(inst));
+    watch_exit(ref);
+    if (ref.state == Instance::State::starting && socket) {
+      auto timeout = socket->unit.startup_timeout.value_or(daemon_config_.startup_timeout);
+      auto left = std::chrono::duration_cast<Clock::duration>(timeout) - (now - ref.started);
+      if (timeout.count() > 0) arm_startup_timeout(ref, std::max(left, Clock::duration(0)));
+    }
+    live.push_back(e);
+  }
+  if (!entries.empty()) {
+    spdlog::warn(
+        "adopt instances={} from {}; {} ended while usherd was not running (their exit "
+        "statuses are unknown and no penalty was applied)",
+        live.size(), path, ended);
+  }
+  if (auto r = state_file_.open(path, live); !r)
+    spdlog::warn("state file {}: {}; instances will not be re-adopted after a crash", path,
+                 r.error().to_string());
+}
+
+bool Daemon::stop_instance(const std::string& name) {
+  for (auto& [key, inst] : instances_) {
+    if (inst->name != name) continue;
+    int signal = inst->plan ? inst->plan->unit.kill_signal : SIGTERM;
+    units::Duration after = inst->plan ? inst->plan->unit.timeout_stop : std::chrono::seconds(90);
+    stop(*inst, signal, std::chrono::duration_cast<Clock::duration>(after));
+    return true;
+  }
+  return false;
+}
+
+int Daemon::run() {
+  started_at_ = Clock::now();
+  if (auto r = activation::raise_nofile_to_hard(); !r)
+    spdlog::warn("rlimit: {}", r.error().to_string());
+  if (auto r = activation::become_child_subreaper(); !r)
+    spdlog::warn("subreaper: {}", r.error().to_string());
+  if (::mkdir(options_.runtime_dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    spdlog::critical("runtime directory {}: {}", options_.runtime_dir, std::strerror(errno));
+    return 1;
+  }
+  dev_null_.reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  under_systemd_ = std::getenv("NOTIFY_SOCKET") != nullptr;
+  if (const char* w = std::getenv("WATCHDOG_USEC"); w && under_systemd_) watchdog_ = true;
+  int inherited = collect_inherited_listeners();
+  if (inherited > 0) spdlog::info("adopt listeners={} passed by the service manager", inherited);
+
+  std::string report;
+  if (!load(true, report)) {
+    spdlog::critical("{}", report);
+    return 1;
+  }
+  spdlog::info("start {}", report);
+  adopt_from_state_file();
+  start_notify_socket();
+  start_control();
+  start_metrics_listener();
+  start_signals();
+  housekeeping();
+  if (under_systemd_) sd_notify(0, "READY=1");
+  io_.run();
+  return 0;
+}
+
+}  // namespace usherd::supervisor

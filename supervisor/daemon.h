@@ -1,0 +1,244 @@
+// The daemon: one thread, one io_context, all state owned here.
+//
+// It joins the three layers below: the configuration (units/), the mechanisms
+// (activation/) and the admission policy (policy/). Per connection (Accept=yes) the path is
+// accept4 -> policy.admit -> spawn -> instance STARTING -> ready / exit / timeout; Accept=no
+// services get the listening sockets themselves. Member functions are split across files by
+// job: daemon.cpp (lifecycle, load, reload, signals), daemon_accept.cpp (listeners and the
+// per-connection path), daemon_instances.cpp (tracking, readiness, timeouts, ends),
+// daemon_services.cpp (Accept=no services), daemon_status.cpp (status, metrics, control).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json/object.hpp>
+
+#include "activation/accept.h"
+#include "activation/listener.h"
+#include "activation/ready_log.h"
+#include "activation/socket_address.h"
+#include "activation/spawn.h"
+#include "base/unique_fd.h"
+#include "policy/admission.h"
+#include "supervisor/drop_log.h"
+#include "supervisor/histogram.h"
+#include "supervisor/http_metrics.h"
+#include "supervisor/state_file.h"
+#include "units/loader.h"
+
+namespace usherd::supervisor {
+
+using Clock = std::chrono::steady_clock;
+namespace asio = boost::asio;
+
+struct Options {
+  std::vector<std::string> unit_dirs;
+  std::optional<std::string> config_file;
+  std::string runtime_dir = "/run/usherd";
+};
+
+/// What a service needs at every spawn, prepared once at load time (NSS, argv expansion,
+/// the environment, the readiness matcher), so the per-connection path only adds the
+/// connection's own fds and variables.
+struct ServicePlan {
+  units::ServiceUnit unit;
+  activation::SpawnPlan base;
+  std::optional<activation::ReadyLogMatcher> ready_log;
+  std::vector<activation::SpawnPlan> pre, post;  ///< ExecStartPre=/ExecStartPost=
+  std::vector<bool> pre_ignore_failure, post_ignore_failure;
+  bool instance_specifiers = false;  ///< the template needs instantiating per instance
+  bool stdin_socket = false;
+  enum class Out { null, socket, journal } out = Out::journal, err = Out::journal;
+  bool declares_readiness = false;
+};
+
+struct SocketState;
+
+/// One listening fd of a socket unit.
+struct ListenerState {
+  SocketState* owner = nullptr;
+  std::string key;    ///< address and options: equal keys keep the fd across reloads
+  std::string bound;  ///< the address actually bound ("127.0.0.1:41234")
+  int type = 0;       ///< SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET
+  std::unique_ptr<asio::posix::stream_descriptor> fd;
+  bool waiting = false;
+  bool paused = false;
+  std::unique_ptr<asio::steady_timer> pause_timer;
+};
+
+/// A long-lived (Accept=no) service started by its socket.
+struct ServiceRun {
+  enum class Phase { idle, pre, main, post, running, stopping, restart_wait } phase = Phase::idle;
+  std::uint64_t instance_key = 0;  ///< the main process's Instance, when there is one
+  std::size_t step = 0;            ///< index into pre/post
+  unsigned restarts = 0;           ///< consecutive failures, for back-off
+  std::unique_ptr<asio::steady_timer> timer;
+};
+
+struct SocketState {
+  units::SocketUnit unit;
+  policy::SocketId policy_id{};
+  std::vector<std::unique_ptr<ListenerState>> listeners;
+  std::shared_ptr<ServicePlan> service;
+  std::uint64_t accept_counter = 0;
+  DropLog drop_log;
+  ServiceRun run;  ///< Accept=no only
+  bool removed = false;
+};
+
+/// One process usherd started and tracks: a per-connection instance or the main process of
+/// an Accept=no service (or one of its ExecStartPre=/Post= commands).
+struct Instance {
+  enum class State { starting, running, stopping };
+  enum class Role { connection, service_main, service_helper };
+  std::uint64_t key = 0;
+  std::string name;
+  std::string socket;  ///< socket unit name
+  Role role = Role::connection;
+  pid_t pid = 0;
+  std::uint64_t start_time = 0;  ///< /proc/PID/stat field 22, to verify a re-adopted pid
+  std::unique_ptr<asio::posix::stream_descriptor> pidfd;
+  std::unique_ptr<asio::posix::stream_descriptor> output;  ///< journal/ready-log capture
+  std::string peer;
+  std::string remote_ip;
+  std::optional<policy::InstanceId> admission;
+  State state = State::starting;
+  const char* ready_via = nullptr;  ///< "notify", "log", "exec", or null
+  Clock::time_point started{};
+  std::chrono::system_clock::time_point started_wall{};
+  std::unique_ptr<asio::steady_timer> timer;
+  std::shared_ptr<ServicePlan> plan;
+  bool adopted = false;    ///< re-adopted after a restart: not our child, status unknown
+  bool timed_out = false;  ///< stopped by the startup timeout
+  std::string record_buf;  ///< scratch for one stderr record
+};
+
+class Daemon {
+ public:
+  explicit Daemon(Options options);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  /// Loads the configuration, opens listeners, and runs until SIGTERM/SIGINT. Returns the
+  /// process exit code.
+  int run();
+
+  // --- used by the control server (daemon_status.cpp) ---
+  boost::json::object status_json(Clock::time_point now) const;
+  boost::json::object list_json(Clock::time_point now) const;
+  std::string status_text(Clock::time_point now) const;
+  std::string metrics_text(Clock::time_point now) const;
+  /// Reloads; returns a report (what changed or why it was refused) and success.
+  std::pair<bool, std::string> reload();
+  /// Stops one instance by name; false when there is none.
+  bool stop_instance(const std::string& name);
+
+ private:
+  // daemon.cpp
+  bool load(bool initial, std::string& report);
+  void apply_daemon_config(const units::DaemonConfig& config);
+  std::shared_ptr<ServicePlan> make_plan(const units::ServiceUnit& unit, std::string& error);
+  void start_signals();
+  void arm_signals();
+  void on_signal(int signo);
+  void begin_shutdown();
+  void maybe_finish_shutdown();
+  std::string title() const;
+  void housekeeping();
+  void update_title();
+  void sd_notify_status();
+  void adopt_from_state_file();
+  void persist(const Instance& instance, StateFile::Event event);
+
+  // daemon_accept.cpp
+  void open_listeners(SocketState& socket,
+                      std::map<std::string, std::unique_ptr<ListenerState>>& reuse);
+  void arm_listener(ListenerState& listener);
+  void on_listener_readable(ListenerState& listener);
+  void handle_connection(SocketState& socket, activation::Accepted&& conn, Clock::time_point now);
+  void pause_listener(ListenerState& listener, int error);
+  std::string startups_text() const;
+
+  // daemon_instances.cpp
+  Instance* spawn_instance(SocketState& socket, ServicePlan& plan, activation::SpawnPlan&& spawn,
+                           Instance::Role role, std::string name, std::string peer,
+                           std::string remote_ip, std::optional<policy::InstanceId> admission,
+                           Clock::time_point accepted_at, UniqueFd output);
+  void watch_exit(Instance& instance);
+  void watch_output(Instance& instance);
+  void on_output(Instance& instance);
+  void on_exit(std::uint64_t key);
+  void mark_ready(Instance& instance, const char* via, Clock::time_point now);
+  void arm_startup_timeout(Instance& instance, Clock::duration timeout);
+  void stop(Instance& instance, int signal, Clock::duration escalate_after);
+  void start_notify_socket();
+  void arm_notify();
+  void on_notification();
+  Instance* find_by_pid(pid_t pid);
+  Instance* attribute_sender(pid_t sender);
+
+  // daemon_services.cpp (Accept=no)
+  void start_service(SocketState& socket);
+  void service_step(SocketState& socket);
+  void service_exited(SocketState& socket, const Instance& instance, bool success, bool by_signal,
+                      int code);
+  void service_ended(SocketState& socket, bool success, bool by_signal, int code);
+  void stop_service(SocketState& socket);
+
+  // daemon_status.cpp
+  void start_control();
+  void arm_control();
+  void read_control(std::shared_ptr<void> connection);
+  std::string answer_control(const std::string& body);
+  void start_metrics_listener();
+
+  SocketState* find_socket(const std::string& name);
+
+  Options options_;
+  asio::io_context io_;
+  asio::signal_set signals_;
+  asio::steady_timer housekeeping_timer_;
+  std::mt19937_64 rng_;
+  units::DaemonConfig daemon_config_;
+  std::unique_ptr<policy::AdmissionEngine> admission_;
+  std::vector<std::unique_ptr<SocketState>> sockets_;
+  std::unordered_map<std::uint64_t, std::unique_ptr<Instance>> instances_;
+  std::unordered_map<pid_t, std::uint64_t> by_pid_;
+  std::uint64_t next_instance_key_ = 1;
+  std::unique_ptr<asio::posix::stream_descriptor> notify_;
+  std::unique_ptr<asio::posix::stream_descriptor> control_;
+  std::unique_ptr<HttpMetrics> metrics_;
+  std::string metrics_bound_;
+  UniqueFd dev_null_;
+  StateFile state_file_;
+  bool stopping_ = false;
+  bool under_systemd_ = false;
+  bool watchdog_ = false;
+  std::string last_title_;
+  std::string last_status_;
+  Clock::time_point started_at_;
+
+  // Counters that are not the policy's (which counts admissions and drops).
+  std::uint64_t notify_rejected_ = 0;
+  std::uint64_t startup_timeouts_ = 0;
+  std::uint64_t spawn_failures_ = 0;
+  std::uint64_t reloads_ = 0;
+  Histogram spawn_seconds_;
+  std::map<std::string, Histogram> startup_seconds_;  ///< per socket
+  std::map<std::string, std::uint64_t> instances_per_socket_peak_;
+};
+
+}  // namespace usherd::supervisor

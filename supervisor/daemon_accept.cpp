@@ -1,0 +1,224 @@
+// Listeners and the per-connection path (Accept=yes).
+//
+// A listener is watched with async_wait(wait_read) and drained with accept4(SOCK_CLOEXEC)
+// (Asio's own accept would not set close-on-exec). Each wake-up accepts up to a bounded batch
+// so one busy socket cannot starve the others, then re-arms. Resource exhaustion (EMFILE,
+// ENFILE, ENOMEM, ENOBUFS) pauses that listener on a timer and logs once: no spin, no sleep.
+#include <sys/socket.h>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "supervisor/convert.h"
+#include "supervisor/daemon.h"
+#include "supervisor/logging.h"
+
+namespace usherd::supervisor {
+namespace {
+
+constexpr int kAcceptBatch = 64;
+constexpr auto kPauseOnExhaustion = std::chrono::milliseconds(250);
+
+bool is_exhaustion(int error) {
+  return error == EMFILE || error == ENFILE || error == ENOMEM || error == ENOBUFS;
+}
+
+}  // namespace
+
+std::string Daemon::startups_text() const {
+  return fmt::format("{}/{}", admission_->startups().current,
+                     admission_->config().max_startups.to_string());
+}
+
+void Daemon::open_listeners(SocketState& socket,
+                            std::map<std::string, std::unique_ptr<ListenerState>>& reuse) {
+  for (const auto& address : socket.unit.listen) {
+    activation::ListenSpec spec = to_listen_spec(socket.unit, address);
+    std::string key = listen_key(spec);
+    auto listener = std::make_unique<ListenerState>();
+    listener->owner = &socket;
+    listener->key = key;
+    listener->type = socket_type(spec);
+    if (auto it = reuse.find(key); it != reuse.end()) {
+      // Same address and options as before the reload: keep the fd, so no connection is
+      // refused while the configuration changes.
+      listener->bound = it->second->bound;
+      listener->fd = std::move(it->second->fd);
+      reuse.erase(it);
+    } else if (auto adopted = take_inherited_listener(spec, socket.unit)) {
+      listener->bound = adopted->bound;
+      listener->fd = std::make_unique<asio::posix::stream_descriptor>(io_, adopted->fd.release());
+    } else {
+      auto opened = activation::open_listener(spec);
+      if (!opened) {
+        spdlog::error("listen socket={} address={} failed: {}", socket.unit.name, address.text,
+                      opened.error().to_string());
+        continue;
+      }
+      listener->bound = opened->bound;
+      listener->fd = std::make_unique<asio::posix::stream_descriptor>(io_, opened->fd.release());
+      spdlog::info("listen socket={} address={} accept={}", socket.unit.name, listener->bound,
+                   socket.unit.accept ? "yes" : "no");
+    }
+    socket.listeners.push_back(std::move(listener));
+  }
+}
+
+void Daemon::arm_listener(ListenerState& listener) {
+  if (listener.waiting || listener.paused || stopping_ || !listener.fd) return;
+  listener.waiting = true;
+  ListenerState* self = &listener;
+  listener.fd->async_wait(asio::posix::stream_descriptor::wait_read,
+                          [this, self](const boost::system::error_code& ec) {
+                            self->waiting = false;
+                            if (ec) return;  // cancelled: closed by reload or shutdown
+                            on_listener_readable(*self);
+                          });
+}
+
+void Daemon::pause_listener(ListenerState& listener, int error) {
+  listener.paused = true;
+  spdlog::error("accept socket={} address={} paused for {}ms: {}", listener.owner->unit.name,
+                listener.bound, kPauseOnExhaustion.count(), std::strerror(error));
+  if (!listener.pause_timer) listener.pause_timer = std::make_unique<asio::steady_timer>(io_);
+  listener.pause_timer->expires_after(kPauseOnExhaustion);
+  ListenerState* self = &listener;
+  listener.pause_timer->async_wait([this, self](const boost::system::error_code& ec) {
+    if (ec) return;
+    self->paused = false;
+    arm_listener(*self);
+  });
+}
+
+void Daemon::on_listener_readable(ListenerState& listener) {
+  SocketState& socket = *listener.owner;
+  if (!socket.unit.accept || listener.type != SOCK_STREAM) {
+    // Accept=no (or a datagram socket): the service takes the listening sockets.
+    start_service(socket);
+    return;
+  }
+  for (int i = 0; i < kAcceptBatch; ++i) {
+    auto conn = activation::accept_connection(listener.fd->native_handle());
+    if (!conn) {
+      int error = conn.error().code;
+      if (error == EAGAIN || error == EWOULDBLOCK) break;
+      if (is_exhaustion(error)) {
+        pause_listener(listener, error);
+        return;
+      }
+      // ECONNABORTED, EPROTO, EPERM (firewall), network errors on the new socket: that
+      // connection is gone; the listener is fine.
+      spdlog::debug("accept socket={} error: {}", socket.unit.name, conn.error().to_string());
+      continue;
+    }
+    handle_connection(socket, std::move(*conn), Clock::now());
+  }
+  arm_listener(listener);
+}
+
+void Daemon::handle_connection(SocketState& socket, activation::Accepted&& conn,
+                               Clock::time_point now) {
+  const std::string peer_text = conn.peer.to_string();
+  policy::IpAddress peer_ip = to_policy_address(conn.peer);
+  RandomAdapter random(rng_);
+  policy::Decision decision = admission_->admit(socket.policy_id, peer_ip, now, random);
+  if (!decision.admitted()) {
+    if (!socket.unit.drop_message.empty()) {
+      // Best effort, never blocking: the socket is non-blocking and the message small.
+      (void)::send(conn.fd.get(), socket.unit.drop_message.data(), socket.unit.drop_message.size(),
+                   MSG_DONTWAIT | MSG_NOSIGNAL);
+    }
+    socket.drop_log.drop(
+        now,
+        fmt::format("drop connection from [{}]:{} on [{}]:{} socket={} reason={} "
+                    "startups={}",
+                    conn.peer.ip_text(), conn.peer.port(), conn.local.ip_text(), conn.local.port(),
+                    socket.unit.name, policy::to_string(*decision.reason), startups_text()),
+        socket.unit.name);
+    return;  // conn.fd closes here
+  }
+
+  ServicePlan& plan = *socket.service;
+  ++socket.accept_counter;
+  std::string name = instance_name(socket.unit.service, socket.accept_counter,
+                                   activation::instance_part(conn.local, conn.peer, conn.fd.get()));
+
+  activation::SpawnPlan spawn = plan.base;
+  if (plan.instance_specifiers) {
+    // The template names the instance (%i, %I, ...): instantiate it for this connection. Rare
+    // in practice; the common templates (sshd -i, git daemon) skip this.
+    std::string instance = name.substr(name.find('@') + 1);
+    instance = instance.substr(0, instance.rfind('.'));
+    std::vector<units::Diagnostic> diags;
+    units::ServiceUnit unit = units::instantiate(plan.unit, instance, diags);
+    std::string error;
+    auto specific = make_plan(unit, error);
+    if (!specific) {
+      spdlog::error("spawn instance={} failed: {}", name, error);
+      admission_->spawn_failed(*decision.instance);
+      ++spawn_failures_;
+      return;
+    }
+    spawn = specific->base;
+  }
+  if (conn.peer.is_inet()) {
+    spawn.env.push_back("REMOTE_ADDR=" + conn.peer.ip_text());
+    spawn.env.push_back("REMOTE_PORT=" + std::to_string(conn.peer.port()));
+  }
+
+  // stdio, systemd's rules (DESIGN.md "stdio"): StandardInput=socket puts the connection on
+  // 0; stdout "inherit" then means the socket, stderr "inherit" means whatever stdout is.
+  UniqueFd capture_daemon_end, capture_child_end;
+  bool needs_capture = plan.out == ServicePlan::Out::journal ||
+                       plan.err == ServicePlan::Out::journal || plan.ready_log.has_value();
+  if (needs_capture) {
+    auto pair = activation::make_record_pipe();
+    if (!pair) {
+      spdlog::error("spawn instance={} failed: {}", name, pair.error().to_string());
+      admission_->spawn_failed(*decision.instance);
+      ++spawn_failures_;
+      return;
+    }
+    capture_daemon_end = std::move(pair->first);
+    capture_child_end = std::move(pair->second);
+  }
+  auto fd_for = [&](ServicePlan::Out out) {
+    switch (out) {
+      case ServicePlan::Out::socket:
+        return conn.fd.get();
+      case ServicePlan::Out::journal:
+        return capture_child_end.get();
+      case ServicePlan::Out::null:
+        break;
+    }
+    return dev_null_.get();
+  };
+  spawn.fds.push_back({plan.stdin_socket ? conn.fd.get() : dev_null_.get(), 0});
+  spawn.fds.push_back({fd_for(plan.out), 1});
+  spawn.fds.push_back({plan.ready_log ? capture_child_end.get() : fd_for(plan.err), 2});
+  if (plan.stdin_socket) {
+    spawn.clear_nonblock.push_back(0);
+    if (plan.out == ServicePlan::Out::socket) spawn.clear_nonblock.push_back(1);
+  } else {
+    // sd_listen_fds(3): the connection on fd 3, LISTEN_FDS=1, LISTEN_PID set by the child.
+    spawn.fds.push_back({conn.fd.get(), 3});
+    spawn.clear_nonblock.push_back(3);
+    spawn.env.push_back("LISTEN_FDS=1");
+    spawn.env.push_back("LISTEN_FDNAMES=" + (socket.unit.file_descriptor_name.empty()
+                                                 ? std::string("connection")
+                                                 : socket.unit.file_descriptor_name));
+    spawn.set_listen_pid = true;
+  }
+  Instance* instance =
+      spawn_instance(socket, plan, std::move(spawn), Instance::Role::connection, std::move(name),
+                     peer_text, conn.peer.is_inet() ? conn.peer.ip_text() : std::string(),
+                     decision.instance, now, std::move(capture_daemon_end));
+  if (instance == nullptr) return;
+  log_structured(
+      spdlog::level::info,
+      fmt::format("accept socket={} peer={} instance={} pid={} startups={}", socket.unit.name,
+                  peer_text, instance->name, instance->pid, startups_text()),
+      instance->name, socket.unit.name, instance->remote_ip);
+}
+
+}  // namespace usherd::supervisor

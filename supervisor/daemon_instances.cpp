@@ -1,0 +1,391 @@
+// Tracking the processes usherd started: their exit (through the pidfd), their readiness
+// (notify datagrams, a ready-log record, or a successful exec), the startup timeout, and
+// their captured output.
+//
+// Readiness must be unforgeable (DESIGN.md "Readiness"): a datagram counts only when the
+// kernel-supplied SCM_CREDENTIALS pid is the instance's main process or, with
+// NotifyAccess=all, a descendant of it; a ready-log record counts only when it *begins* with
+// a match, because sshd -e copies attacker-chosen bytes (CR/LF included) into the middle of
+// its records.
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "activation/notify.h"
+#include "activation/process.h"
+#include "activation/runtime_dir.h"
+#include "supervisor/daemon.h"
+#include "supervisor/logging.h"
+
+namespace usherd::supervisor {
+namespace {
+
+constexpr std::size_t kMaxRecord = 4096;
+
+double seconds_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+}  // namespace
+
+Instance* Daemon::find_by_pid(pid_t pid) {
+  auto it = by_pid_.find(pid);
+  if (it == by_pid_.end()) return nullptr;
+  auto inst = instances_.find(it->second);
+  return inst == instances_.end() ? nullptr : inst->second.get();
+}
+
+Instance* Daemon::spawn_instance(SocketState& socket, ServicePlan& plan,
+                                 activation::SpawnPlan&& spawn, Instance::Role role,
+                                 std::string name, std::string peer, std::string remote_ip,
+                                 std::optional<policy::InstanceId> admission,
+                                 Clock::time_point accepted_at, UniqueFd output) {
+  // RuntimeDirectory=: created (again, if something removed it) before every start; one
+  // mkdir that finds it present costs a microsecond against the spawn's hundreds.
+  for (const auto& dir : plan.unit.runtime_directory) {
+    std::optional<uid_t> uid;
+    std::optional<gid_t> gid;
+    if (plan.base.credentials) {
+      uid = plan.base.credentials->uid;
+      gid = plan.base.credentials->gid;
+    }
+    if (auto made = activation::create_runtime_directory(
+            "/run", dir, plan.unit.runtime_directory_mode, uid, gid);
+        !made) {
+      spdlog::warn("runtime directory /run/{} for {}: {}", dir, name, made.error().to_string());
+    }
+  }
+  auto spawned = activation::spawn(spawn);
+  Clock::time_point now = Clock::now();
+  if (!spawned) {
+    ++spawn_failures_;
+    if (admission) admission_->spawn_failed(*admission);
+    socket.drop_log.drop(now,
+                         fmt::format("spawn instance={} socket={} peer={} failed: {}", name,
+                                     socket.unit.name, peer, spawned.error().to_string()),
+                         socket.unit.name);
+    return nullptr;
+  }
+  spawn_seconds_.observe(seconds_between(accepted_at, now));
+
+  auto instance = std::make_unique<Instance>();
+  instance->key = next_instance_key_++;
+  instance->name = std::move(name);
+  instance->socket = socket.unit.name;
+  instance->role = role;
+  instance->pid = spawned->pid;
+  if (auto st = activation::process_start_time(spawned->pid)) instance->start_time = *st;
+  instance->pidfd = std::make_unique<asio::posix::stream_descriptor>(io_, spawned->pidfd.release());
+  if (output) {
+    instance->output = std::make_unique<asio::posix::stream_descriptor>(io_, output.release());
+  }
+  instance->peer = std::move(peer);
+  instance->remote_ip = std::move(remote_ip);
+  instance->admission = admission;
+  instance->started = accepted_at;
+  instance->started_wall = std::chrono::system_clock::now();
+  instance->plan = socket.service;
+  Instance& ref = *instance;
+  by_pid_[ref.pid] = ref.key;
+  instances_.emplace(ref.key, std::move(instance));
+
+  persist(ref, StateFile::Event::spawned);
+  watch_exit(ref);
+  if (ref.output) watch_output(ref);
+  if (role == Instance::Role::service_helper) {
+    ref.state = Instance::State::running;
+  } else if (!plan.declares_readiness) {
+    // No readiness signal declared: the startup ends at a successful exec (which spawn()
+    // has confirmed by now). usherd --check warned that MaxStartups cannot see this service.
+    mark_ready(ref, "exec", now);
+  } else if (role == Instance::Role::connection) {
+    auto timeout = socket.unit.startup_timeout.value_or(daemon_config_.startup_timeout);
+    if (timeout.count() > 0)
+      arm_startup_timeout(ref, std::chrono::duration_cast<Clock::duration>(timeout));
+  }
+  return &ref;
+}
+
+void Daemon::persist(const Instance& instance, StateFile::Event event) {
+  if (instance.role == Instance::Role::service_helper) return;
+  StateEntry entry;
+  entry.pid = instance.pid;
+  entry.start_time = instance.start_time;
+  entry.started_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              instance.started_wall.time_since_epoch())
+                              .count();
+  entry.ready = instance.state != Instance::State::starting;
+  entry.socket = instance.socket;
+  entry.name = instance.name;
+  entry.peer = instance.peer;
+  state_file_.record(event, entry);
+}
+
+void Daemon::watch_exit(Instance& instance) {
+  std::uint64_t key = instance.key;
+  instance.pidfd->async_wait(asio::posix::stream_descriptor::wait_read,
+                             [this, key](const boost::system::error_code& ec) {
+                               if (ec) return;
+                               on_exit(key);
+                             });
+}
+
+void Daemon::watch_output(Instance& instance) {
+  std::uint64_t key = instance.key;
+  instance.output->async_wait(asio::posix::stream_descriptor::wait_read,
+                              [this, key](const boost::system::error_code& ec) {
+                                if (ec) return;
+                                auto it = instances_.find(key);
+                                if (it == instances_.end()) return;
+                                on_output(*it->second);
+                              });
+}
+
+void Daemon::on_output(Instance& instance) {
+  // SOCK_SEQPACKET: each recv() is exactly one write() of the instance, cut at kMaxRecord.
+  // Drain what is queued now (bounded), then wait again; EOF means every writer closed.
+  char buf[kMaxRecord];
+  for (int i = 0; i < 64; ++i) {
+    ssize_t n = ::recv(instance.output->native_handle(), buf, sizeof buf, MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      instance.output.reset();
+      return;
+    }
+    if (n == 0) {
+      instance.output.reset();
+      return;
+    }
+    std::string_view record(buf, static_cast<std::size_t>(n));
+    if (instance.state == Instance::State::starting && instance.plan && instance.plan->ready_log &&
+        instance.plan->ready_log->matches_record(record)) {
+      mark_ready(instance, "log", Clock::now());
+    }
+    while (!record.empty() && (record.back() == '\n' || record.back() == '\r'))
+      record.remove_suffix(1);
+    log_structured(spdlog::level::info,
+                   fmt::format("output instance={} {}", instance.name, quoted(record, 1024)),
+                   instance.name, instance.socket, instance.remote_ip);
+  }
+  watch_output(instance);
+}
+
+void Daemon::mark_ready(Instance& instance, const char* via, Clock::time_point now) {
+  if (instance.state != Instance::State::starting) return;
+  instance.state = Instance::State::running;
+  instance.ready_via = via;
+  if (instance.timer) instance.timer->cancel();
+  if (instance.admission) admission_->mark_ready(*instance.admission, now);
+  double after = seconds_between(instance.started, now);
+  startup_seconds_[instance.socket].observe(after);
+  persist(instance, StateFile::Event::ready);
+  if (instance.role == Instance::Role::service_main) {
+    if (SocketState* socket = find_socket(instance.socket)) service_step(*socket);
+  }
+  if (std::string_view(via) != "exec") {
+    log_structured(spdlog::level::info,
+                   fmt::format("ready instance={} after={:.3f}s via={}", instance.name, after, via),
+                   instance.name, instance.socket, instance.remote_ip);
+  }
+  update_title();
+}
+
+void Daemon::arm_startup_timeout(Instance& instance, Clock::duration timeout) {
+  if (!instance.timer) instance.timer = std::make_unique<asio::steady_timer>(io_);
+  instance.timer->expires_after(timeout);
+  std::uint64_t key = instance.key;
+  instance.timer->async_wait([this, key](const boost::system::error_code& ec) {
+    if (ec) return;
+    auto it = instances_.find(key);
+    if (it == instances_.end()) return;
+    Instance& inst = *it->second;
+    if (inst.state != Instance::State::starting) return;
+    ++startup_timeouts_;
+    inst.timed_out = true;
+    spdlog::warn("timeout instance={} socket={} peer={} startup not finished after {:.1f}s",
+                 inst.name, inst.socket, inst.peer, seconds_between(inst.started, Clock::now()));
+    int signal = inst.plan ? inst.plan->unit.kill_signal : SIGTERM;
+    units::Duration stop_after =
+        inst.plan ? inst.plan->unit.timeout_stop : std::chrono::seconds(90);
+    stop(inst, signal, std::chrono::duration_cast<Clock::duration>(stop_after));
+  });
+}
+
+void Daemon::stop(Instance& instance, int signal, Clock::duration escalate_after) {
+  instance.state = Instance::State::stopping;
+  if (auto r = activation::send_signal(instance.pidfd->native_handle(), signal); !r) return;
+  // A stopped process group leader would not act on SIGTERM; systemd sends SIGCONT too.
+  (void)activation::send_signal(instance.pidfd->native_handle(), SIGCONT);
+  if (!instance.timer) instance.timer = std::make_unique<asio::steady_timer>(io_);
+  instance.timer->expires_after(escalate_after);
+  std::uint64_t key = instance.key;
+  instance.timer->async_wait([this, key](const boost::system::error_code& ec) {
+    if (ec) return;
+    auto it = instances_.find(key);
+    if (it == instances_.end()) return;
+    spdlog::warn("kill instance={} pid={} did not stop: SIGKILL", it->second->name,
+                 it->second->pid);
+    (void)activation::send_signal(it->second->pidfd->native_handle(), SIGKILL);
+  });
+}
+
+void Daemon::on_exit(std::uint64_t key) {
+  auto it = instances_.find(key);
+  if (it == instances_.end()) return;
+  Instance& instance = *it->second;
+  Clock::time_point now = Clock::now();
+  std::optional<activation::ExitStatus> status;
+  if (!instance.adopted) {
+    auto reaped = activation::try_reap(instance.pidfd->native_handle());
+    if (reaped && !*reaped) {
+      watch_exit(instance);  // readable but not yet reapable: wait again
+      return;
+    }
+    if (reaped) status = **reaped;
+  }
+  bool was_starting =
+      instance.state == Instance::State::starting ||
+      (instance.state == Instance::State::stopping && instance.ready_via == nullptr);
+  if (instance.admission) {
+    policy::Outcome outcome = policy::Outcome::exited;
+    if (instance.timed_out)
+      outcome = policy::Outcome::startup_timeout;
+    else if (status && status->signaled)
+      outcome = policy::Outcome::killed_by_signal;
+    admission_->release(*instance.admission, outcome, now);
+  }
+  std::string how;
+  if (!status)
+    how = "status=unknown";  // re-adopted: it was not our child, the kernel kept its status
+  else if (status->signaled)
+    how = fmt::format("status=killed signal={}{}", strsignal(status->code_or_signal),
+                      status->core_dumped ? " core=dumped" : "");
+  else
+    how = fmt::format("status=exited code={}", status->code_or_signal);
+  log_structured(
+      spdlog::level::info,
+      fmt::format("end instance={} pid={} {} {}lifetime={:.1f}s", instance.name, instance.pid, how,
+                  was_starting ? "before-ready=yes " : "", seconds_between(instance.started, now)),
+      instance.name, instance.socket, instance.remote_ip);
+  persist(instance, StateFile::Event::ended);
+  if (instance.role != Instance::Role::connection) {
+    if (SocketState* socket = find_socket(instance.socket)) {
+      bool by_signal = status && status->signaled;
+      int code = status ? status->code_or_signal : 0;
+      bool success = status && !status->signaled && status->code_or_signal == 0;
+      service_exited(*socket, instance, success, by_signal, code);
+    }
+  }
+  // Drain what is still queued in the capture before forgetting the instance.
+  if (instance.output) on_output(instance);
+  std::shared_ptr<ServicePlan> plan = instance.plan;
+  by_pid_.erase(instance.pid);
+  instances_.erase(it);
+  // RuntimeDirectory= goes when the last instance of its service ends, unless
+  // RuntimeDirectoryPreserve= says otherwise (Debian's per-connection sshd needs "yes": its
+  // instances share /run/sshd).
+  if (plan && !plan->unit.runtime_directory.empty() &&
+      plan->unit.runtime_directory_preserve == units::RuntimeDirectoryPreserve::no) {
+    bool last = true;
+    for (const auto& [k, other] : instances_)
+      if (other->plan && other->plan->unit.name == plan->unit.name) last = false;
+    if (last)
+      for (const auto& dir : plan->unit.runtime_directory)
+        (void)activation::remove_tree("/run/" + dir);
+  }
+  if (state_file_.wants_compaction(instances_.size())) {
+    std::vector<StateEntry> entries;
+    for (const auto& [k, inst] : instances_) {
+      if (inst->role == Instance::Role::service_helper) continue;
+      StateEntry e;
+      e.pid = inst->pid;
+      e.start_time = inst->start_time;
+      e.started_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              inst->started_wall.time_since_epoch())
+                              .count();
+      e.ready = inst->state != Instance::State::starting;
+      e.socket = inst->socket;
+      e.name = inst->name;
+      e.peer = inst->peer;
+      entries.push_back(std::move(e));
+    }
+    if (auto r = state_file_.open(options_.runtime_dir + "/state", entries); !r)
+      spdlog::warn("state file: {}", r.error().to_string());
+  }
+  update_title();
+  if (stopping_) maybe_finish_shutdown();
+}
+
+void Daemon::start_notify_socket() {
+  std::string path = options_.runtime_dir + "/notify";
+  auto fd = activation::open_notify_socket(path);
+  if (!fd) {
+    spdlog::error("notify socket {}: {}", path, fd.error().to_string());
+    return;
+  }
+  notify_ = std::make_unique<asio::posix::stream_descriptor>(io_, fd->release());
+  arm_notify();
+}
+
+void Daemon::arm_notify() {
+  notify_->async_wait(asio::posix::stream_descriptor::wait_read,
+                      [this](const boost::system::error_code& ec) {
+                        if (ec) return;
+                        on_notification();
+                        arm_notify();
+                      });
+}
+
+Instance* Daemon::attribute_sender(pid_t sender) {
+  if (Instance* direct = find_by_pid(sender)) {
+    const auto access = direct->plan ? direct->plan->unit.notify_access : units::NotifyAccess::main;
+    return access == units::NotifyAccess::none ? nullptr : direct;
+  }
+  // NotifyAccess=all: walk up from the sender to an instance's main process. Bounded, and
+  // stops at pid 1 or at usherd itself.
+  pid_t pid = sender;
+  for (int depth = 0; depth < 32; ++depth) {
+    auto parent = activation::parent_pid(pid);
+    if (!parent || *parent <= 1 || *parent == getpid()) return nullptr;
+    if (Instance* owner = find_by_pid(*parent)) {
+      const auto access = owner->plan ? owner->plan->unit.notify_access : units::NotifyAccess::main;
+      return access == units::NotifyAccess::all ? owner : nullptr;
+    }
+    pid = *parent;
+  }
+  return nullptr;
+}
+
+void Daemon::on_notification() {
+  for (int i = 0; i < 64; ++i) {
+    auto received = activation::receive_notification(notify_->native_handle());
+    if (!received) {
+      if (received.error().code == EAGAIN || received.error().code == EWOULDBLOCK) return;
+      ++notify_rejected_;
+      continue;
+    }
+    if (!*received) return;
+    const activation::Notification& note = **received;
+    Instance* instance = note.sender ? attribute_sender(note.sender->pid) : nullptr;
+    if (instance == nullptr || note.truncated) {
+      ++notify_rejected_;
+      spdlog::debug("notify rejected sender_pid={} bytes={}", note.sender ? note.sender->pid : 0,
+                    note.payload.size());
+      continue;
+    }
+    for (const auto& [key, value] : activation::parse_notify_payload(note.payload)) {
+      if (key == "READY" && value == "1") {
+        mark_ready(*instance, "notify", Clock::now());
+      } else if (key == "STOPPING" && value == "1") {
+        instance->state = Instance::State::stopping;
+      } else if (key == "STATUS") {
+        spdlog::info("status instance={} {}", instance->name, quoted(value));
+      }
+    }
+  }
+}
+
+}  // namespace usherd::supervisor

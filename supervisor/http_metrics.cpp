@@ -1,0 +1,94 @@
+#include "supervisor/http_metrics.h"
+
+#include <sys/socket.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+namespace usherd::supervisor {
+namespace http = boost::beast::http;
+namespace asio = boost::asio;
+
+namespace {
+
+struct Session : std::enable_shared_from_this<Session> {
+  Session(asio::io_context& io, int fd, const std::function<std::string()>& render_fn)
+      : stream(io), timer(io), render(render_fn) {
+    boost::system::error_code ec;
+    stream.socket().assign(asio::ip::tcp::v6(), fd, ec);
+  }
+  boost::beast::tcp_stream stream;
+  asio::steady_timer timer;
+  const std::function<std::string()>& render;
+  boost::beast::flat_buffer buffer{8192};
+  http::request_parser<http::empty_body> parser;
+  http::response<http::string_body> response;
+
+  void start() {
+    parser.header_limit(8192);
+    stream.expires_after(std::chrono::seconds(5));
+    auto self = shared_from_this();
+    http::async_read(stream, buffer, parser, [self](boost::system::error_code ec, std::size_t) {
+      if (ec) return;
+      self->answer();
+    });
+  }
+
+  void answer() {
+    const auto& req = parser.get();
+    response.version(req.version());
+    response.keep_alive(false);
+    if (req.method() != http::verb::get || req.target() != "/metrics") {
+      response.result(http::status::not_found);
+      response.set(http::field::content_type, "text/plain");
+      response.body() = "usherd serves /metrics only\n";
+    } else {
+      response.result(http::status::ok);
+      response.set(http::field::content_type, "text/plain; version=0.0.4");
+      response.body() = render();
+    }
+    response.prepare_payload();
+    auto self = shared_from_this();
+    http::async_write(stream, response, [self](boost::system::error_code, std::size_t) {
+      boost::system::error_code ignored;
+      self->stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    });
+  }
+};
+
+}  // namespace
+
+struct HttpMetrics::Impl {
+  Impl(asio::io_context& io_, UniqueFd fd, std::function<std::string()> r)
+      : io(io_), listener(io_, fd.release()), render(std::move(r)) {}
+  asio::io_context& io;
+  asio::posix::stream_descriptor listener;
+  std::function<std::string()> render;
+
+  void arm() {
+    listener.async_wait(
+        asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
+          if (ec) return;
+          for (int i = 0; i < 16; ++i) {
+            int fd =
+                ::accept4(listener.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+            if (fd < 0) break;
+            std::make_shared<Session>(io, fd, render)->start();
+          }
+          arm();
+        });
+  }
+};
+
+HttpMetrics::HttpMetrics(asio::io_context& io, UniqueFd listener,
+                         std::function<std::string()> render)
+    : impl_(std::make_unique<Impl>(io, std::move(listener), std::move(render))) {
+  impl_->arm();
+}
+
+HttpMetrics::~HttpMetrics() = default;
+
+}  // namespace usherd::supervisor

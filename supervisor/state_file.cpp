@@ -1,0 +1,126 @@
+#include "supervisor/state_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include <fmt/format.h>
+
+namespace usherd::supervisor {
+namespace {
+
+// Field values never contain a tab or a newline (unit names and addresses), but a hand-edited
+// file might: such characters are replaced so one entry always stays one line.
+std::string clean(const std::string& text) {
+  std::string out = text;
+  for (char& c : out)
+    if (c == '\t' || c == '\n') c = ' ';
+  return out;
+}
+
+bool write_all(int fd, const std::string& data) {
+  const char* p = data.data();
+  std::size_t left = data.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string encode_state_line(char op, const StateEntry& e) {
+  return fmt::format("{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n", op, e.pid, e.start_time, e.started_unix_ms,
+                     e.ready ? 1 : 0, clean(e.socket), clean(e.name), clean(e.peer));
+}
+
+bool decode_state_line(const std::string& line, char& op, StateEntry& e) {
+  std::vector<std::string> fields;
+  std::string field;
+  std::istringstream in(line);
+  while (std::getline(in, field, '\t')) fields.push_back(field);
+  if (fields.size() != 8 || fields[0].size() != 1) return false;
+  op = fields[0][0];
+  if (op != '+' && op != 'r' && op != '-') return false;
+  try {
+    e.pid = static_cast<pid_t>(std::stol(fields[1]));
+    e.start_time = std::stoull(fields[2]);
+    e.started_unix_ms = std::stoll(fields[3]);
+  } catch (...) {
+    return false;
+  }
+  if (e.pid <= 0) return false;
+  e.ready = fields[4] == "1";
+  e.socket = fields[5];
+  e.name = fields[6];
+  e.peer = fields[7];
+  return true;
+}
+
+std::vector<StateEntry> StateFile::read(const std::string& path) {
+  std::ifstream in(path);
+  std::map<pid_t, StateEntry> live;
+  std::vector<pid_t> order;
+  std::string line;
+  while (std::getline(in, line)) {
+    char op = 0;
+    StateEntry e;
+    if (!decode_state_line(line, op, e)) continue;  // a torn last line, or garbage
+    if (op == '+') {
+      if (!live.count(e.pid)) order.push_back(e.pid);
+      live[e.pid] = e;
+    } else if (op == 'r') {
+      auto it = live.find(e.pid);
+      if (it != live.end() && it->second.start_time == e.start_time) it->second.ready = true;
+    } else {
+      auto it = live.find(e.pid);
+      if (it != live.end() && it->second.start_time == e.start_time) live.erase(it);
+    }
+  }
+  std::vector<StateEntry> out;
+  for (pid_t pid : order)
+    if (auto it = live.find(pid); it != live.end()) out.push_back(it->second);
+  return out;
+}
+
+Result<void> StateFile::open(const std::string& path, const std::vector<StateEntry>& entries) {
+  path_ = path;
+  std::string tmp = path + ".new";
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd) return fail_errno("open " + tmp);
+  std::string data;
+  for (const auto& e : entries) data += encode_state_line('+', e);
+  if (!write_all(fd.get(), data)) return fail_errno("write " + tmp);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return fail_errno("rename " + tmp);
+  fd.reset();
+  fd_.reset(::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+  if (!fd_) return fail_errno("open " + path);
+  lines_ = entries.size();
+  return {};
+}
+
+void StateFile::record(Event event, const StateEntry& entry) {
+  if (!fd_) return;
+  char op = event == Event::spawned ? '+' : event == Event::ready ? 'r' : '-';
+  // One write per line with O_APPEND: whole lines, in order; a failure here loses only the
+  // ability to re-adopt after a crash, never a connection, so it is not fatal.
+  (void)write_all(fd_.get(), encode_state_line(op, entry));
+  ++lines_;
+}
+
+void StateFile::remove() {
+  if (path_.empty()) return;
+  fd_.reset();
+  ::unlink(path_.c_str());
+}
+
+}  // namespace usherd::supervisor

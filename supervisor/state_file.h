@@ -1,0 +1,60 @@
+// RUNTIME/state: the instance table on disk, so a usherd started again after a crash, a
+// SIGKILL or an upgrade re-adopts the instances still alive and the startup budget does not
+// reset to zero in the middle of a flood.
+//
+// The file is an append-only journal of one line per event ("+" spawned, "r" ready, "-"
+// ended), so recording costs one write(2) per event on the spawn path instead of rewriting
+// the table; it is compacted (rewritten from the live table, then renamed over) when it
+// grows past a multiple of the live entries. A line is written whole with O_APPEND, so a
+// crash leaves at most a torn last line, which the reader ignores.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "base/unique_fd.h"
+
+namespace usherd::supervisor {
+
+/// One instance as recorded.
+struct StateEntry {
+  pid_t pid = 0;
+  std::uint64_t start_time = 0;  ///< /proc/PID/stat starttime (clock ticks since boot)
+  std::int64_t started_unix_ms = 0;
+  bool ready = false;
+  std::string socket;
+  std::string name;
+  std::string peer;
+};
+
+class StateFile {
+ public:
+  enum class Event { spawned, ready, ended };
+
+  /// Reads the table left by a previous run (missing file: empty).
+  static std::vector<StateEntry> read(const std::string& path);
+
+  /// Starts a new journal at path holding entries (written whole, then renamed over).
+  Result<void> open(const std::string& path, const std::vector<StateEntry>& entries);
+  /// Appends one event.
+  void record(Event event, const StateEntry& entry);
+  /// True when the journal has grown enough that the caller should rewrite it.
+  bool wants_compaction(std::size_t live) const { return lines_ > 1024 + 4 * live; }
+  /// Removes the file (clean shutdown with nothing left to adopt).
+  void remove();
+
+ private:
+  std::string path_;
+  UniqueFd fd_;
+  std::size_t lines_ = 0;
+};
+
+/// Encodes/decodes one journal line (exposed for tests).
+std::string encode_state_line(char op, const StateEntry& entry);
+bool decode_state_line(const std::string& line, char& op, StateEntry& entry);
+
+}  // namespace usherd::supervisor

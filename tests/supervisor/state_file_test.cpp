@@ -1,0 +1,76 @@
+#include "supervisor/state_file.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include <catch2/catch.hpp>
+
+using usherd::supervisor::StateEntry;
+using usherd::supervisor::StateFile;
+
+namespace {
+
+std::string temp_dir() {
+  char tmpl[] = "/tmp/usherd-state-test.XXXXXX";
+  REQUIRE(mkdtemp(tmpl) != nullptr);
+  return tmpl;
+}
+
+StateEntry entry(pid_t pid, std::uint64_t start, const std::string& name) {
+  StateEntry e;
+  e.pid = pid;
+  e.start_time = start;
+  e.started_unix_ms = 1700000000000;
+  e.socket = "ssh.socket";
+  e.name = name;
+  e.peer = "127.0.0.1:4242";
+  return e;
+}
+
+}  // namespace
+
+TEST_CASE("state journal replays spawned, ready and ended events into the live table",
+          "[supervisor][state]") {
+  std::string dir = temp_dir();
+  std::string path = dir + "/state";
+  StateFile file;
+  REQUIRE(file.open(path, {}));
+  file.record(StateFile::Event::spawned, entry(100, 5, "ssh@1-a-b.service"));
+  file.record(StateFile::Event::spawned, entry(101, 6, "ssh@2-a-b.service"));
+  file.record(StateFile::Event::ready, entry(100, 5, "ssh@1-a-b.service"));
+  file.record(StateFile::Event::spawned, entry(102, 7, "ssh@3-a-b.service"));
+  file.record(StateFile::Event::ended, entry(101, 6, "ssh@2-a-b.service"));
+  // An end whose start time differs is another process that reused the pid: ignored.
+  file.record(StateFile::Event::ended, entry(102, 99, "ssh@3-a-b.service"));
+
+  auto live = StateFile::read(path);
+  REQUIRE(live.size() == 2);
+  CHECK(live[0].pid == 100);
+  CHECK(live[0].ready);
+  CHECK(live[0].name == "ssh@1-a-b.service");
+  CHECK(live[0].peer == "127.0.0.1:4242");
+  CHECK(live[1].pid == 102);
+  CHECK_FALSE(live[1].ready);
+  std::system(("rm -rf " + dir).c_str());
+}
+
+TEST_CASE("state journal ignores a torn last line and garbage", "[supervisor][state]") {
+  std::string dir = temp_dir();
+  std::string path = dir + "/state";
+  {
+    std::ofstream out(path);
+    out << usherd::supervisor::encode_state_line('+', entry(200, 1, "a@1.service"));
+    out << "garbage line\n";
+    out << "+\t201\t2\t0\t0\tssh.socket\tb@2.serv";  // torn: no newline, missing fields
+  }
+  auto live = StateFile::read(path);
+  REQUIRE(live.size() == 1);
+  CHECK(live[0].pid == 200);
+  std::system(("rm -rf " + dir).c_str());
+}
+
+TEST_CASE("a missing state file reads as no instances", "[supervisor][state]") {
+  CHECK(StateFile::read("/nonexistent/usherd/state").empty());
+}
