@@ -38,6 +38,7 @@ START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 15.0
 COMMAND_TIMEOUT_S = 30.0
 TEST_USER = "usherdtest"
+# USHERD_E2E_VERBOSE=1 writes usherd's log to stderr after passing tests too.
 
 
 class TestFailure(AssertionError):
@@ -345,7 +346,7 @@ class Usherd:
             self.proc.stdout.close()
             self._log.close()
         kill_pidfds(leftovers)
-        if failed:
+        if failed or os.environ.get("USHERD_E2E_VERBOSE"):
             sys.stderr.write(f"----- usherd log ({self.log_path}) -----\n{self.log_text()}\n"
                              "----- end of usherd log -----\n")
         if self._tmp is not None:
@@ -456,6 +457,9 @@ def main(namespace):
     tests = [(n, f) for n, f in namespace.items() if n.startswith("test_") and callable(f)]
     only = sys.argv[1:]
     if only:
+        unknown = [n for n in only if n not in namespace]
+        if unknown:
+            sys.exit(f"unknown tests: {unknown}")
         tests = [(n, f) for n, f in tests if n in only]
     signal.signal(signal.SIGALRM, _on_alarm)
     passed = failed = skipped = 0

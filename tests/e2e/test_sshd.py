@@ -11,15 +11,25 @@ test; the host key, sshd_config and authorized_keys live in a 0755 directory und
 
 import filecmp
 import os
+import socket
+import subprocess
 
 import harness
 from harness import check, check_eq
 
 SSHD = "/usr/sbin/sshd"
+# sshd's line for a completed authentication; X-ReadyLog= anchors it at the start of a record.
+READY_LOG = (r"Accepted (publickey|password|keyboard-interactive/pam|hostbased) for [^ ]+ "
+             r"from [0-9A-Fa-f.:]+ port [0-9]+ ssh2")
+DROP_MESSAGE = b"Not allowed at this time\r\n"
 
 
 class SshdSetup:
     """Keys, sshd_config and units for one test, in a directory removed afterwards."""
+
+    def __init__(self, socket_extra="", service_extra=""):
+        self.socket_extra = socket_extra
+        self.service_extra = service_extra
 
     def __enter__(self):
         harness.require_root()
@@ -56,7 +66,7 @@ Description=OpenBSD Secure Shell server socket (test)
 [Socket]
 ListenStream=127.0.0.1:0
 Accept=yes
-""",
+""" + self.socket_extra,
             "ssh@.service": f"""\
 [Unit]
 Description=OpenBSD Secure Shell server per-connection daemon (test)
@@ -68,7 +78,7 @@ StandardError=journal
 RuntimeDirectory=sshd
 RuntimeDirectoryMode=0755
 RuntimeDirectoryPreserve=yes
-""",
+""" + self.service_extra,
         }
         return self
 
@@ -154,6 +164,91 @@ def test_sshd_exiting_255_after_a_session_leaves_usherd_serving():
             check_eq(sock.get("accepted"), 2, "connections accepted")
             check_eq(sock.get("admitted"), 2, "connections admitted")
             check_eq(usherd.port("ssh.socket"), port, "the listener kept its port")
+            check_eq(usherd.stop(), 0, "usherd exit code after SIGTERM")
+
+
+def read_banner(sock):
+    """Reads sshd's identification line: proof that the instance runs for this connection."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(256)
+        check(chunk, f"connection closed before an SSH banner; got {data!r}")
+        data += chunk
+    check(data.startswith(b"SSH-2.0-"), f"an SSH banner: {data!r}")
+    return data
+
+
+def read_to_eof(sock):
+    data = b""
+    while True:
+        chunk = sock.recv(256)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def connect(port):
+    sock = socket.create_connection(("127.0.0.1", port), timeout=15)
+    return sock
+
+
+def instances_of(status, socket_name):
+    return [i for i in status.get("instances", []) if i.get("socket") == socket_name]
+
+
+def test_a_startup_lasts_until_sshd_logs_its_accepted_line_and_max_startups_bounds_it():
+    socket_extra = "X-MaxStartups=1\nX-DropMessage=Not allowed at this time\\r\\n\n"
+    service_extra = f"X-ReadyLog={READY_LOG}\n"
+    with SshdSetup(socket_extra, service_extra) as setup:
+        with harness.Usherd(setup.units) as usherd:
+            port = usherd.port("ssh.socket")
+            # An unauthenticated connection is a startup for as long as it stays.
+            pending = connect(port)
+            read_banner(pending)
+            status = usherd.status()
+            check_eq(status["startups"]["current"], 1, "startups while one client idles")
+            live = instances_of(status, "ssh.socket")
+            check(len(live) == 1 and live[0].get("state") == "starting",
+                  f"the idle client's instance is starting: {live}")
+            # X-MaxStartups=1 is full: the next connection gets sshd's own refusal and EOF.
+            refused = connect(port)
+            check_eq(read_to_eof(refused), DROP_MESSAGE, "what a refused client reads")
+            refused.close()
+            sock = usherd.socket_status("ssh.socket")
+            check_eq(sock.get("dropped"), {"startups-full": 1}, "drops by reason")
+            pending.close()
+            status = usherd.wait_instances_gone("ssh.socket")
+            check_eq(status["startups"]["current"], 0, "startups after the idle client left")
+
+            # An authenticated session is no longer a startup: it leaves room for another.
+            mark = usherd.log_mark()
+            session = subprocess.Popen(
+                ["ssh", "-p", str(port), *harness.ssh_client_options(port, setup.client_key),
+                 f"{harness.TEST_USER}@127.0.0.1", "echo authenticated; read x; echo got-$x"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True)
+            try:
+                check_eq(session.stdout.readline().strip(), "authenticated", "session start")
+                usherd.wait_log(r"ready instance=ssh@\S+ .*via=log", start_at=mark,
+                                what="readiness of the session's instance by its log line")
+                status = usherd.status()
+                check_eq(status["startups"]["current"], 0, "startups during a session")
+                live = instances_of(status, "ssh.socket")
+                check(len(live) == 1 and live[0].get("state") == "running"
+                      and live[0].get("ready_via") == "log",
+                      f"the session's instance is running, ready via its log: {live}")
+                other = connect(port)
+                read_banner(other)  # admitted: the budget is free again
+                other.close()
+                out, err = session.communicate("x\n", timeout=20)
+                check_eq(out.strip(), "got-x", f"session output (stderr {err!r})")
+                check_eq(session.returncode, 0, "ssh exit code")
+            finally:
+                if session.poll() is None:
+                    session.kill()
+                    session.wait()
+            status = usherd.wait_instances_gone("ssh.socket")
+            check_eq(status["startups"]["peak"], 1, "peak startups never exceeded the socket's")
             check_eq(usherd.stop(), 0, "usherd exit code after SIGTERM")
 
 
