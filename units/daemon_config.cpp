@@ -2,6 +2,8 @@
 // is OpenSSH's (MaxStartups=, PerSourcePenalties=, …), parsed by policy/.
 #include "units/daemon_config.h"
 
+#include <algorithm>
+
 #include "policy/address.h"
 #include "policy/max_startups.h"
 #include "policy/penalties.h"
@@ -17,6 +19,7 @@ DaemonConfigResult parse_daemon_config(std::string_view text, const std::string&
   DaemonConfig& c = result.config;
   c.path = path;
   DiagnosticSink sink(diagnostics);
+  std::size_t first_new = diagnostics.size();
   auto entries = parse_unit_text(text, path, {"Policy", "Metrics"}, diagnostics);
   auto reject = [&](const Entry& e, std::string_view reason) {
     sink.error(
@@ -106,6 +109,10 @@ DaemonConfigResult parse_daemon_config(std::string_view text, const std::string&
     sink.warning(e.file, e.line,
                  "Unknown key name '" + key + "' in section '" + e.section + "', ignoring.");
   }
+  // Syntax findings were made first; list everything in line order.
+  auto first = diagnostics.begin() + static_cast<std::ptrdiff_t>(first_new);
+  std::stable_sort(first, diagnostics.end(),
+                   [](const Diagnostic& a, const Diagnostic& b) { return a.line < b.line; });
   return result;
 }
 

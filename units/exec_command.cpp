@@ -47,7 +47,7 @@ Result<std::vector<ExecCommand>> parse_exec_value(std::string_view value) {
     skip_spaces(p);
     if (p.empty()) break;
     auto first = extract_first_word(p, kWordFlags);
-    if (!first) return fail("Invalid command line: " + first.error().message);
+    if (!first) return fail(first.error().message);
     if (!*first) break;
     std::string_view f = **first;
     ExecCommand cmd;
@@ -76,16 +76,16 @@ Result<std::vector<ExecCommand>> parse_exec_value(std::string_view value) {
         break;
       }
     }
-    if (f.empty()) return fail("Empty path in command line");
+    if (f.empty()) return fail("empty executable path");
     cmd.path = std::string(f);
     if (!is_normalized_absolute(cmd.path) && !is_valid_filename(cmd.path)) {
-      return fail("Neither a valid executable name nor an absolute path: " + cmd.path);
+      return fail("neither a valid executable name nor an absolute normalized path");
     }
     if (separate_argv0) {
       skip_spaces(p);
       auto argv0 = extract_first_word(p, kWordFlags);
-      if (!argv0) return fail("Invalid command line: " + argv0.error().message);
-      if (!*argv0 || (*argv0)->empty()) return fail("Empty argv[0] after '@' in command line");
+      if (!argv0) return fail(argv0.error().message);
+      if (!*argv0 || (*argv0)->empty()) return fail("'@' needs a word for argv[0]");
       cmd.argv.push_back(std::move(**argv0));
     } else {
       cmd.argv.push_back(cmd.path);
@@ -105,14 +105,14 @@ Result<std::vector<ExecCommand>> parse_exec_value(std::string_view value) {
         continue;
       }
       auto word = extract_first_word(p, kWordFlags);
-      if (!word) return fail("Invalid command line: " + word.error().message);
+      if (!word) return fail(word.error().message);
       if (!*word) break;
       cmd.argv.push_back(std::move(**word));
     }
     commands.push_back(std::move(cmd));
     if (!more) break;
   }
-  if (commands.empty()) return fail("Empty command line");
+  if (commands.empty()) return fail("empty command line");
   return commands;
 }
 
@@ -186,7 +186,7 @@ Result<std::vector<std::string>> expand_exec_argv(const ExecCommand& command,
           find_environment(environment, std::string_view(word).substr(1));
       if (!value) continue;
       auto words = split_words(*value, extract_unquote | extract_relax);
-      if (!words) return fail("Invalid value of $" + word.substr(1) + ": " + words.error().message);
+      if (!words) return fail("invalid value of $" + word.substr(1) + ": " + words.error().message);
       for (auto& w : *words) out.push_back(std::move(w));
       continue;
     }

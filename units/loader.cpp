@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <set>
+#include <tuple>
 
 #include "base/unique_fd.h"
 #include "units/conditions.h"
@@ -145,11 +146,14 @@ std::vector<std::string> dropins_for(const UnitName& unit, const UnitFiles& file
 }
 
 // The main file then every drop-in, as entries; nullopt (with an error) when unreadable.
+// order receives the files read, main file first.
 std::optional<std::vector<Entry>> read_unit(const UnitName& unit, const std::string& path,
                                             const UnitFiles& files,
                                             const std::vector<std::string_view>& sections,
-                                            std::vector<Diagnostic>& diagnostics) {
+                                            std::vector<Diagnostic>& diagnostics,
+                                            std::vector<std::string>& order) {
   DiagnosticSink sink(diagnostics);
+  order = {path};
   auto text = read_whole_file(path);
   if (!text) {
     sink.error(path, 0, "Failed to load unit file: " + text.error().to_string());
@@ -157,6 +161,7 @@ std::optional<std::vector<Entry>> read_unit(const UnitName& unit, const std::str
   }
   auto entries = parse_unit_text(*text, path, sections, diagnostics);
   for (const std::string& dropin : dropins_for(unit, files)) {
+    order.push_back(dropin);
     auto more = read_whole_file(dropin);
     if (!more) {
       sink.error(dropin, 0, "Failed to load drop-in file: " + more.error().to_string());
@@ -167,6 +172,22 @@ std::optional<std::vector<Entry>> read_unit(const UnitName& unit, const std::str
                    std::make_move_iterator(extra.end()));
   }
   return entries;
+}
+
+// Syntax findings are made before value findings; present one unit's findings as a reader
+// meets them: file by file (main file, then drop-ins, then other files), line by line, and
+// the whole-unit verdicts (line 0) last.
+void append_in_reading_order(std::vector<Diagnostic>& unit_diagnostics,
+                             const std::vector<std::string>& order, std::vector<Diagnostic>& out) {
+  auto rank = [&](const Diagnostic& d) {
+    auto it = std::find(order.begin(), order.end(), d.file);
+    std::size_t file = static_cast<std::size_t>(it - order.begin());
+    return std::tuple(d.line == 0, file, d.line);
+  };
+  std::stable_sort(unit_diagnostics.begin(), unit_diagnostics.end(),
+                   [&](const Diagnostic& a, const Diagnostic& b) { return rank(a) < rank(b); });
+  out.insert(out.end(), std::make_move_iterator(unit_diagnostics.begin()),
+             std::make_move_iterator(unit_diagnostics.end()));
 }
 
 // Conditions and asserts of a parsed unit: false when it must not be used.
@@ -220,12 +241,12 @@ Configuration load_configuration(const std::vector<std::string>& unit_dirs,
   for (const auto& [file_name, path] : files.main) {
     auto name = parse_unit_name(file_name);
     if (!name || name->suffix != "service") continue;
-    auto entries = read_unit(*name, path, files, kServiceSections, config.diagnostics);
-    if (!entries) {
-      ++config.failed_units;
-      continue;
-    }
-    auto service = parse_service_unit(*name, path, *entries, read_whole_file, config.diagnostics);
+    std::vector<Diagnostic> found;
+    std::vector<std::string> order;
+    auto entries = read_unit(*name, path, files, kServiceSections, found, order);
+    std::optional<ServiceUnit> service;
+    if (entries) service = parse_service_unit(*name, path, *entries, read_whole_file, found);
+    append_in_reading_order(found, order, config.diagnostics);
     if (!service) {
       ++config.failed_units;
       continue;
@@ -241,12 +262,12 @@ Configuration load_configuration(const std::vector<std::string>& unit_dirs,
   for (const auto& [file_name, path] : files.main) {
     auto name = parse_unit_name(file_name);
     if (!name || name->suffix != "socket") continue;
-    auto entries = read_unit(*name, path, files, kSocketSections, config.diagnostics);
-    if (!entries) {
-      ++config.failed_units;
-      continue;
-    }
-    auto socket = parse_socket_unit(*name, path, *entries, config.diagnostics);
+    std::vector<Diagnostic> found;
+    std::vector<std::string> order;
+    auto entries = read_unit(*name, path, files, kSocketSections, found, order);
+    std::optional<SocketUnit> socket;
+    if (entries) socket = parse_socket_unit(*name, path, *entries, found);
+    append_in_reading_order(found, order, config.diagnostics);
     if (!socket) {
       ++config.failed_units;
       continue;

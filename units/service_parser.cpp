@@ -163,11 +163,7 @@ void apply_exec(std::vector<ExecCommand>& list, const Entry& entry, ParseContext
   auto value = context.expand(entry);
   if (!value) return;
   auto commands = parse_exec_value(*value);
-  if (!commands) {
-    context.sink.warning(entry.file, entry.line,
-                         commands.error().message + ", ignoring: " + entry.key + "=" + entry.value);
-    return;
-  }
+  if (!commands) return context.invalid(entry, commands.error().message);
   for (auto& c : *commands) list.push_back(std::move(c));
 }
 
