@@ -514,13 +514,15 @@ int Daemon::run() {
     spdlog::critical("{}", report);
     return 1;
   }
-  spdlog::info("start {}", report);
   adopt_from_state_file();
   start_notify_socket();
   start_control();
   start_metrics_listener();
   start_signals();
   housekeeping();
+  // "start" is the event tests and operators wait for: listeners, the notify socket and the
+  // control socket are all in place by now.
+  spdlog::info("start {}", report);
   if (under_systemd_) sd_notify(0, "READY=1");
   io_.run();
   return 0;

@@ -143,7 +143,7 @@ def test_instances_get_only_their_fds_sane_limits_and_clean_signals():
 
 def test_many_connections_leave_no_zombies_and_no_leaked_fds():
     harness.require_binaries(FD_PROBE)
-    count = int(os.environ.get("USHERD_SOAK_CONNECTIONS", "2000"))
+    count = int(os.environ.get("USHERD_SOAK_CONNECTIONS", "10000"))
     units_ = {
         "ok.socket": "[Socket]\nListenStream=127.0.0.1:0\nAccept=yes\nMaxConnections=1000\n",
         "ok@.service": "[Service]\nExecStart=/bin/echo ok\nStandardInput=socket\n",
