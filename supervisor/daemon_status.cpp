@@ -47,6 +47,9 @@ std::string escape_label(std::string_view value) {
 }
 
 /// One control connection: read the request until EOF (bounded in size and time), answer.
+struct ControlConnection;
+void drain_control(const std::shared_ptr<ControlConnection>& conn);
+
 struct ControlConnection : std::enable_shared_from_this<ControlConnection> {
   ControlConnection(asio::io_context& io, int fd) : socket(io, fd), deadline(io) {}
   asio::posix::stream_descriptor socket;
@@ -55,6 +58,17 @@ struct ControlConnection : std::enable_shared_from_this<ControlConnection> {
   std::string answer;
   char buf[4096];
 };
+
+void drain_control(const std::shared_ptr<ControlConnection>& conn) {
+  conn->socket.async_read_some(asio::buffer(conn->buf),
+                               [conn](const boost::system::error_code& ec, std::size_t) {
+                                 if (ec) {
+                                   conn->deadline.cancel();
+                                   return;
+                                 }
+                                 drain_control(conn);
+                               });
+}
 
 }  // namespace
 
@@ -266,6 +280,11 @@ void Daemon::arm_control() {
           conn->deadline.expires_after(kRequestDeadline);
           conn->deadline.async_wait([conn](const boost::system::error_code& e) {
             if (e) return;
+            if (!conn->answer.empty()) {
+              boost::system::error_code ignored;
+              conn->socket.close(ignored);
+              return;
+            }
             std::string answer = control_error("request not completed in time");
             (void)::send(conn->socket.native_handle(), answer.data(), answer.size(),
                          MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -292,11 +311,18 @@ void Daemon::read_control(std::shared_ptr<void> opaque) {
           read_control(conn);
           return;
         }
-        conn->deadline.cancel();
         conn->answer =
             too_large ? control_error("request too large") : answer_control(conn->request);
+        conn->request.clear();
         asio::async_write(conn->socket, asio::buffer(conn->answer),
-                          [conn](const boost::system::error_code&, std::size_t) {});
+                          [conn](const boost::system::error_code& e, std::size_t) {
+                            if (e) return;
+                            // Half-close, then drain what the client may still be sending (an
+                            // oversized request): closing with unread data would reset the
+                            // connection and lose the answer. The deadline still bounds this.
+                            ::shutdown(conn->socket.native_handle(), SHUT_WR);
+                            drain_control(conn);
+                          });
       });
 }
 

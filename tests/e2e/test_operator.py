@@ -1,0 +1,179 @@
+#!/usr/bin/python3
+"""What an operator sees and does: usherctl's commands, the metrics exposition (checked by
+a real Prometheus parser), the process title, the SIGUSR1 dump, error replies on the control
+socket, sd_notify to a service manager, and reloads that keep listeners (and so refuse no
+connection) while a client loops across them."""
+
+import json
+import os
+import signal
+import socket
+import threading
+
+import harness
+from harness import check, check_eq
+
+
+def units(port_line="ListenStream=127.0.0.1:0"):
+    return {
+        "echo.socket": f"[Socket]\n{port_line}\nAccept=yes\n",
+        "echo@.service": "[Service]\nExecStart=/bin/echo hello\nStandardInput=socket\n",
+    }
+
+
+def fetch(port):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        data = b""
+        while True:
+            chunk = s.recv(100)
+            if not chunk:
+                return data
+            data += chunk
+
+
+def test_usherctl_commands_metrics_and_title():
+    with harness.Usherd(units()) as usherd:
+        port = usherd.port("echo.socket")
+        check_eq(fetch(port), b"hello\n", "instance answer")
+        usherd.wait_instances_gone("echo.socket")
+
+        status = usherd.status()
+        for key in ("version", "startups", "sockets", "instances"):
+            check(key in status, f"status has {key}")
+        check_eq(status["version"], 1, "status version")
+        for key in ("current", "peak", "start", "rate", "full"):
+            check(key in status["startups"], f"startups has {key}")
+        sock = status["sockets"][0]
+        for key in ("name", "listen", "accept", "accepted", "admitted", "dropped", "startups",
+                    "instances"):
+            check(key in sock, f"socket entry has {key}")
+        check_eq(sock["admitted"], 1, "admitted")
+
+        text = usherd.usherctl("status").stdout
+        check("startups 0 of 10:30:100" in text, f"human status shows the budget:\n{text}")
+        check("echo.socket" in text, "human status lists the socket")
+        listing = json.loads(usherd.usherctl("list", "--json").stdout)
+        check_eq(listing["instances"], [], "no instances left")
+        check("0 instances" in usherd.usherctl("list").stdout, "human list")
+
+        exposition = usherd.usherctl("metrics").stdout
+        try:
+            from prometheus_client.parser import text_string_to_metric_families
+        except ImportError:
+            harness.skip("python3-prometheus-client is not installed")
+        families = {f.name: f for f in text_string_to_metric_families(exposition)}
+        for name in ("usherd_startups", "usherd_startups_peak", "usherd_startups_limit",
+                     "usherd_connections", "usherd_drops", "usherd_instances",
+                     "usherd_startup_duration_seconds", "usherd_startup_timeouts",
+                     "usherd_spawn_failures", "usherd_spawn_duration_seconds",
+                     "usherd_penalised_sources", "usherd_notify_rejected"):
+            check(name in families, f"metric family {name} parsed (have {sorted(families)})")
+        admitted = [s.value for s in families["usherd_connections"].samples
+                    if s.labels.get("result") == "admitted" and s.name.endswith("_total")]
+        check_eq(admitted, [1.0], "usherd_connections_total{result=admitted}")
+        spawn_count = [s.value for s in families["usherd_spawn_duration_seconds"].samples
+                       if s.name.endswith("_count")]
+        check_eq(spawn_count, [1.0], "spawn duration observations")
+
+        with open(f"/proc/{usherd.proc.pid}/cmdline", "rb") as f:
+            title = f.read().split(b"\0")[0].decode()
+        check(title.startswith("usherd: 0 of 10:30:100 startups, 0 instances"), f"title {title!r}")
+
+        mark = usherd.log_mark()
+        os.kill(usherd.proc.pid, signal.SIGUSR1)
+        usherd.wait_log(r"usherd: startups 0 of 10:30:100", start_at=mark, what="SIGUSR1 dump")
+
+        missing = usherd.usherctl("stop", "nope@1.service", check_rc=False)
+        check_eq(missing.returncode, 1, "stop of an unknown instance fails")
+        check("no instance" in missing.stderr, "and says why")
+        usage = usherd.usherctl("bogus", check_rc=False)
+        check_eq(usage.returncode, 2, "usage errors exit 2")
+
+
+def test_control_socket_answers_bad_requests_with_errors():
+    with harness.Usherd(units()) as usherd:
+        path = os.path.join(usherd.runtime_dir, "control")
+        check_eq(os.stat(path).st_mode & 0o777, 0o600, "control socket mode")
+        for body in (b"garbage", b"{\"version\":1}", b"{\"version\":9,\"command\":\"status\"}",
+                     b"\x00\xff" * 100, b"{\"version\":1,\"command\":\"frobnicate\"}"):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(10)
+                s.connect(path)
+                s.sendall(body)
+                s.shutdown(socket.SHUT_WR)
+                answer = json.loads(s.makefile().read())
+            check_eq(answer["ok"], False, f"answer to {body[:20]!r}")
+            check(answer["error"], "with an error text")
+        # Oversized: answered, not read forever.
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            s.connect(path)
+            try:
+                s.sendall(b" " * (200 * 1024))
+            except OSError:
+                pass
+            answer = json.loads(s.makefile().read())
+        check_eq(answer["error"], "request too large", "oversized request")
+        check(usherd.status()["version"] == 1, "the daemon still answers")
+
+
+def test_reload_keeps_listeners_and_refuses_no_connection():
+    with harness.Usherd(units()) as usherd:
+        port = usherd.port("echo.socket")
+        failures, done, count = [], threading.Event(), [0]
+
+        def client():
+            while not done.is_set():
+                try:
+                    if fetch(port) != b"hello\n":
+                        failures.append("bad answer")
+                except OSError as e:
+                    failures.append(str(e))
+                count[0] += 1
+
+        t = threading.Thread(target=client)
+        t.start()
+        try:
+            for i in range(3):
+                out = usherd.usherctl("reload").stdout
+                check("sockets loaded" in out, f"reload report: {out}")
+                mark = usherd.log_mark()
+                os.kill(usherd.proc.pid, signal.SIGHUP)
+                usherd.wait_log(r"reload done", start_at=mark, what="SIGHUP reload")
+        finally:
+            done.set()
+            t.join(30)
+        check_eq(failures, [], f"connections refused or broken during reloads ({count[0]} made)")
+        check_eq(usherd.port("echo.socket"), port, "the listener kept its address")
+
+        # A bad usherd.conf keeps the whole previous configuration.
+        harness.write_file(usherd.config_path, "[Policy]\nMaxStartups=banana\n")
+        bad = usherd.usherctl("reload", check_rc=False)
+        check_eq(bad.returncode, 1, "a bad reload is refused")
+        check("previous configuration" in bad.stderr, f"and says so: {bad.stderr}")
+        check_eq(fetch(port), b"hello\n", "the old configuration still serves")
+
+
+def test_sd_notify_reaches_the_service_manager():
+    with harness.TempDir("usherd-notify.") as t:
+        path = os.path.join(t, "notify")
+        receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        receiver.bind(path)
+        receiver.settimeout(20)
+        os.environ["NOTIFY_SOCKET"] = path
+        try:
+            with harness.Usherd(units()):
+                messages = []
+                while not any("READY=1" in m for m in messages):
+                    messages.append(receiver.recv(4096).decode())
+                while not any("STATUS=" in m for m in messages):
+                    messages.append(receiver.recv(4096).decode())
+                check(any("STATUS=0 of 10:30:100 startups" in m for m in messages),
+                      f"STATUS carries the startup line: {messages}")
+        finally:
+            del os.environ["NOTIFY_SOCKET"]
+            receiver.close()
+
+
+if __name__ == "__main__":
+    harness.main(globals())
