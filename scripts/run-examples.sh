@@ -80,7 +80,7 @@ prepare_dropbear() {
   install -d -m 755 "$data/dropbear"
   local key="$data/dropbear/dropbear_ed25519_host_key"
   if [ ! -e "$key" ]; then
-    dropbearkey -t ed25519 -f "$key.tmp" >/dev/null
+    dropbearkey -t ed25519 -f "$key.tmp" >/dev/null 2>&1
     mv "$key.tmp" "$key"
   fi
   echo "  dropbear: ssh -p 2223 USER@127.0.0.1                      (keys from ~USER/.ssh/authorized_keys)"

@@ -6,7 +6,6 @@ examples are copied with every ListenStream= port rewritten to 0 and /var/lib/us
 rewritten to a temporary directory, which scripts/run-examples.sh --prepare-only fills; usherd
 started on those copies must serve a git clone of the demo repository and the rsync module.
 """
-# ctest-resource-lock: run-sshd
 
 import os
 import re
