@@ -75,7 +75,7 @@ struct KernelSigaction {
 
 constexpr int kKernelNsig = 64;
 
-USHERD_CHILD_FN [[noreturn]] void fail_child(ChildPlan* plan, ChildStage stage, int error) {
+[[noreturn]] USHERD_CHILD_FN void fail_child(ChildPlan* plan, ChildStage stage, int error) {
   plan->failure->stage = stage;
   plan->failure->error = error;
   _exit(127);
