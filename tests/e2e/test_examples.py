@@ -4,12 +4,16 @@
 `usherd --check` must accept examples/units with examples/usherd.conf as they are. Then the
 examples are copied with every ListenStream= port rewritten to 0 and /var/lib/usherd-examples
 rewritten to a temporary directory, which scripts/run-examples.sh --prepare-only fills; usherd
-started on those copies must serve a git clone of the demo repository and the rsync module.
+started on those copies must serve a git clone of the demo repository, the rsync module and
+(when Debian's sshd and its host keys are installed) an sshd banner.
 """
+
+# ctest-resource-lock: run-sshd
 
 import os
 import re
 import shutil
+import socket
 
 import harness
 from harness import check, check_eq
@@ -91,6 +95,14 @@ def test_the_examples_on_port_zero_serve_a_git_clone_and_an_rsync_listing():
                 rport = usherd.port("rsync.socket")
                 listing = harness.run(["/usr/bin/rsync", f"rsync://127.0.0.1:{rport}/demo/"])
                 check("README" in listing.stdout, f"rsync lists the demo module: {listing.stdout!r}")
+            if os.access("/usr/sbin/sshd", os.X_OK) and os.path.exists(
+                    "/etc/ssh/ssh_host_ed25519_key"):
+                # The ssh example runs Debian's sshd with /etc/ssh: it answers with its banner.
+                with socket.create_connection(("127.0.0.1", usherd.port("ssh.socket")),
+                                              timeout=15) as conn:
+                    banner = conn.makefile("rb").readline()
+                check(banner.startswith(b"SSH-2.0-OpenSSH"), f"sshd's banner: {banner!r}")
+                usherd.wait_instances_gone("ssh.socket")
             usherd.wait_instances_gone("git.socket")
             check_eq(usherd.stop(), 0, "usherd exit code after SIGTERM")
 
