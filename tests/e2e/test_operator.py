@@ -175,5 +175,32 @@ def test_sd_notify_reaches_the_service_manager():
             receiver.close()
 
 
+def test_http_metrics_and_stopping_one_instance():
+    held = {
+        "hold.socket": "[Socket]\nListenStream=127.0.0.1:0\nAccept=yes\n",
+        "hold@.service": "[Service]\nExecStart=/bin/sh -c 'echo hi; exec sleep 60'\n"
+                         "StandardInput=socket\n",
+    }
+    config = "[Policy]\n[Metrics]\nListenStream=127.0.0.1:0\n"
+    with harness.Usherd(held, config=config) as usherd:
+        address = usherd.status()["metrics_listen"]
+        host, _, port = address.rpartition(":")
+        out = harness.run(["curl", "-sS", "--max-time", "10", f"http://127.0.0.1:{port}/metrics"])
+        check("usherd_startups 0" in out.stdout, "HTTP /metrics serves the exposition")
+        missing = harness.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                               "--max-time", "10", f"http://127.0.0.1:{port}/other"])
+        check_eq(missing.stdout, "404", "other paths are not found")
+
+        s = socket.create_connection(("127.0.0.1", usherd.port("hold.socket")), timeout=10)
+        check_eq(s.recv(3), b"hi\n", "instance answers")
+        instance = usherd.status()["instances"][0]["id"]
+        out = usherd.usherctl("stop", instance).stdout
+        check(instance in out, "usherctl stop names the instance")
+        check_eq(s.recv(10), b"", "the stopped instance's connection is closed")
+        s.close()
+        usherd.wait_log(r"end instance=hold@.* status=killed signal=Terminated",
+                        what="the instance ended by SIGTERM")
+
+
 if __name__ == "__main__":
     harness.main(globals())
