@@ -288,8 +288,15 @@ bool Daemon::load(bool initial, std::string& report) {
     if (l->fd) spdlog::info("close address={} (no longer configured)", l->bound);
   }
   reuse.clear();
-  for (auto& s : sockets_)
+  for (auto& s : sockets_) {
+    // An Accept=no service that is running keeps its main process; the listeners are armed
+    // again only when it is idle (the service owns the sockets while it runs).
+    if (!s->unit.accept && s->run.phase != ServiceRun::Phase::idle) {
+      if (!initial) reload_service(*s);
+      continue;
+    }
     for (auto& l : s->listeners) arm_listener(*l);
+  }
   report = fmt::format("{} sockets loaded, {} failed{}{}", sockets_.size(), failed_files.size(),
                        changes.empty() ? "" : "; ", fmt::join(changes, ", "));
   return true;

@@ -84,6 +84,7 @@ struct ServiceRun {
   std::uint64_t instance_key = 0;  ///< the main process's Instance, when there is one
   std::size_t step = 0;            ///< index into pre/post
   unsigned restarts = 0;           ///< consecutive failures, for back-off
+  std::vector<activation::SpawnPlan> reload_queue;  ///< ExecReload= commands still to run
   std::unique_ptr<asio::steady_timer> timer;
 };
 
@@ -196,6 +197,8 @@ class Daemon {
   void service_exited(SocketState& socket, const Instance& instance, bool success, bool by_signal,
                       int code);
   void service_ended(SocketState& socket, bool success, bool by_signal, int code);
+  void reload_service(SocketState& socket);
+  void run_next_reload_command(SocketState& socket);
   void stop_service(SocketState& socket);
 
   // daemon_status.cpp

@@ -170,7 +170,8 @@ void Daemon::service_exited(SocketState& socket, const Instance& instance, bool 
       service_step(socket);
       return;
     } else {
-      return;  // ExecReload= and the like: logged by on_exit
+      run_next_reload_command(socket);  // ExecReload= commands run one after another
+      return;
     }
   } else {
     run.instance_key = 0;
@@ -224,6 +225,46 @@ void Daemon::stop_service(SocketState& socket) {
   }
   if (socket.service->unit.kill_mode != units::KillMode::none)
     stop(main, socket.service->unit.kill_signal, after);
+}
+
+void Daemon::reload_service(SocketState& socket) {
+  ServicePlan& plan = *socket.service;
+  auto it = instances_.find(socket.run.instance_key);
+  if (socket.run.phase != ServiceRun::Phase::running || it == instances_.end() ||
+      plan.unit.exec_reload.empty())
+    return;
+  // systemd.service(5): ExecReload= commands run in order with $MAINPID naming the main
+  // process, so they are expanded now rather than at load time.
+  std::vector<std::string> env = plan.base.env;
+  env.push_back("MAINPID=" + std::to_string(it->second->pid));
+  socket.run.reload_queue.clear();
+  for (const auto& cmd : plan.unit.exec_reload) {
+    auto argv = units::expand_exec_argv(cmd, env);
+    if (!argv) {
+      spdlog::error("reload service={}: {}", plan.unit.name, argv.error().to_string());
+      return;
+    }
+    activation::SpawnPlan spawn = plan.base;
+    spawn.path = cmd.path;
+    spawn.argv = std::move(*argv);
+    spawn.env = env;
+    socket.run.reload_queue.push_back(std::move(spawn));
+  }
+  spdlog::info("reload service={} main_pid={}", plan.unit.name, it->second->pid);
+  run_next_reload_command(socket);
+}
+
+void Daemon::run_next_reload_command(SocketState& socket) {
+  if (socket.run.reload_queue.empty()) return;
+  activation::SpawnPlan spawn = std::move(socket.run.reload_queue.front());
+  socket.run.reload_queue.erase(socket.run.reload_queue.begin());
+  spawn.fds.push_back({dev_null_.get(), 0});
+  spawn.fds.push_back({dev_null_.get(), 1});
+  spawn.fds.push_back({dev_null_.get(), 2});
+  std::string name = socket.unit.service + ":ExecReload";
+  if (!spawn_instance(socket, *socket.service, std::move(spawn), Instance::Role::service_helper,
+                      name, "", "", std::nullopt, Clock::now(), UniqueFd()))
+    socket.run.reload_queue.clear();
 }
 
 }  // namespace usherd::supervisor
