@@ -25,7 +25,7 @@ def login_service():
     return f"""\
 [Service]
 Type=notify
-ExecStart=/bin/sh -c 'read line; if [ "$line" = auth ]; then {USHERCTL} notify --ready; echo ready; fi; read rest'
+ExecStart=/bin/sh -c 'echo hello; read line; if [ "$line" = auth ]; then {USHERCTL} notify --ready; echo ready; fi; read rest'
 StandardInput=socket
 StandardError=journal
 """
@@ -52,23 +52,30 @@ def login(port, source="127.0.0.1"):
     with connect(port, source) as s:
         s.sendall(b"auth\n")
         data = b""
-        while b"\n" not in data:
-            chunk = s.recv(100)
+        while not data.endswith(b"ready\n"):
+            try:
+                chunk = s.recv(100)
+            except ConnectionError:
+                break
             if not chunk:
                 break
             data += chunk
-        return data == b"ready\n"
+        return data == b"hello\nready\n"
 
 
-def is_open(s):
-    """False once usherd dropped the connection (EOF or reset)."""
-    s.settimeout(0.5)
+def greeted(s):
+    """True when an instance greeted the connection, False when usherd dropped it (EOF or
+    reset): every connection ends in exactly one of the two events."""
+    data = b""
     try:
-        return s.recv(1) != b""
-    except socket.timeout:
-        return True
+        while len(data) < 6:
+            chunk = s.recv(6 - len(data))
+            if not chunk:
+                return False
+            data += chunk
     except ConnectionError:
         return False
+    return data == b"hello\n"
 
 
 def test_flood_never_exceeds_full_and_exempt_sources_get_in():
@@ -77,26 +84,32 @@ def test_flood_never_exceeds_full_and_exempt_sources_get_in():
         ports = [usherd.port(f"{n}.socket") for n in ("a", "b", "c")]
         check(login(ports[0]), "a login works before the flood")
 
-        flood = [connect(ports[i % 3]) for i in range(40)]
-        # Each connection was either admitted (its instance is a startup) or dropped; wait
-        # until usherd has decided on all of them (accepted counters reach 40 + 1).
-        deadline = time.monotonic() + 20
-        while True:
-            status = usherd.status()
-            accepted = sum(s["accepted"] for s in status["sockets"])
-            if accepted >= 41:
+        # Connect until the budget is full: each connection is greeted by an instance (a
+        # startup) or dropped by usherd; early drop is random, so the count is bounded, not
+        # fixed.
+        flood, refused = [], 0
+        for i in range(300):
+            s = connect(ports[i % 3])
+            if greeted(s):
+                flood.append(s)
+            else:
+                s.close()
+                refused += 1
+            if len(flood) == 8 and refused >= 10:
                 break
-            check(time.monotonic() < deadline, f"usherd accepted {accepted} of 41")
-            usherd.wait_log(r"(accept|drop) ", timeout=2, start_at=usherd.log_mark() - 1)
+        check_eq(len(flood), 8, "instances admitted before the budget was full")
+        status = usherd.status()
         check(status["startups"]["peak"] <= 8, f"peak startups {status['startups']['peak']} <= full 8")
         check_eq(status["startups"]["current"], 8, "the flood holds the whole budget")
         drops = {}
         for s in status["sockets"]:
             for reason, n in s["dropped"].items():
                 drops[reason] = drops.get(reason, 0) + n
-        check(drops.get("startups-full", 0) > 0, f"drops at full counted: {drops}")
         check(set(drops) <= {"startups-full", "startups-early-drop"}, f"drop reasons: {drops}")
-        check_eq(sum(drops.values()) + 8, 40, "every flood connection admitted or dropped")
+        # Whether any early drop happened between start and full is chance (the curve itself
+        # is checked exactly in the policy's unit tests); at full every connection is dropped.
+        check(drops.get("startups-full", 0) >= 10, f"drops at full counted: {drops}")
+        check_eq(sum(drops.values()), refused, "every refused connection is counted")
 
         # A READY=1 from outside every instance's tree is ignored and counted.
         usherd.usherctl("notify", "--ready", "--own-pid", "--socket",
@@ -109,7 +122,7 @@ def test_flood_never_exceeds_full_and_exempt_sources_get_in():
         check(login(ports[1], source="127.0.0.9"), "an exempt source logs in during the flood")
         # An ordinary source does not.
         extra = connect(ports[2])
-        check(not is_open(extra), "an ordinary source is dropped while the budget is full")
+        check(not greeted(extra), "an ordinary source is dropped while the budget is full")
         extra.close()
 
         for s in flood:
@@ -136,7 +149,7 @@ def test_startup_timeout_stops_slowloris_and_penalises_its_source():
         usherd.wait_instances_gone("a.socket")
         slow.close()
         again = connect(port, source="127.0.0.5")
-        check(not is_open(again), "the penalised source is dropped")
+        check(not greeted(again), "the penalised source is dropped")
         again.close()
         sock = usherd.socket_status("a.socket")
         check(sock["dropped"].get("penalty", 0) >= 1, f"penalty drop counted: {sock['dropped']}")
