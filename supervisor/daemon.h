@@ -123,7 +123,6 @@ struct Instance {
   std::shared_ptr<ServicePlan> plan;
   bool adopted = false;    ///< re-adopted after a restart: not our child, status unknown
   bool timed_out = false;  ///< stopped by the startup timeout
-  std::string record_buf;  ///< scratch for one stderr record
 };
 
 class Daemon {
@@ -163,6 +162,7 @@ class Daemon {
   void sd_notify_status();
   void adopt_from_state_file();
   void persist(const Instance& instance, StateFile::Event event);
+  static StateEntry state_entry(const Instance& instance);
 
   // daemon_accept.cpp
   void open_listeners(SocketState& socket,
@@ -241,7 +241,6 @@ class Daemon {
   std::uint64_t reloads_ = 0;
   Histogram spawn_seconds_;
   std::map<std::string, Histogram> startup_seconds_;  ///< per socket
-  std::map<std::string, std::uint64_t> instances_per_socket_peak_;
 };
 
 }  // namespace usherd::supervisor

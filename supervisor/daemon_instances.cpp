@@ -108,8 +108,7 @@ Instance* Daemon::spawn_instance(SocketState& socket, ServicePlan& plan,
   return &ref;
 }
 
-void Daemon::persist(const Instance& instance, StateFile::Event event) {
-  if (instance.role == Instance::Role::service_helper) return;
+StateEntry Daemon::state_entry(const Instance& instance) {
   StateEntry entry;
   entry.pid = instance.pid;
   entry.start_time = instance.start_time;
@@ -120,7 +119,12 @@ void Daemon::persist(const Instance& instance, StateFile::Event event) {
   entry.socket = instance.socket;
   entry.name = instance.name;
   entry.peer = instance.peer;
-  state_file_.record(event, entry);
+  return entry;
+}
+
+void Daemon::persist(const Instance& instance, StateFile::Event event) {
+  if (instance.role == Instance::Role::service_helper) return;
+  state_file_.record(event, state_entry(instance));
 }
 
 void Daemon::watch_exit(Instance& instance) {
@@ -298,20 +302,8 @@ void Daemon::on_exit(std::uint64_t key) {
   }
   if (state_file_.wants_compaction(instances_.size())) {
     std::vector<StateEntry> entries;
-    for (const auto& [k, inst] : instances_) {
-      if (inst->role == Instance::Role::service_helper) continue;
-      StateEntry e;
-      e.pid = inst->pid;
-      e.start_time = inst->start_time;
-      e.started_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                              inst->started_wall.time_since_epoch())
-                              .count();
-      e.ready = inst->state != Instance::State::starting;
-      e.socket = inst->socket;
-      e.name = inst->name;
-      e.peer = inst->peer;
-      entries.push_back(std::move(e));
-    }
+    for (const auto& [k, inst] : instances_)
+      if (inst->role != Instance::Role::service_helper) entries.push_back(state_entry(*inst));
     if (auto r = state_file_.open(options_.runtime_dir + "/state", entries); !r)
       spdlog::warn("state file: {}", r.error().to_string());
   }

@@ -86,6 +86,7 @@ boost::json::object Daemon::status_json(Clock::time_point now) const {
   out["penalised_sources"] = admission_->penalised_sources(now).size();
   out["uptime_s"] = age_seconds(started_at_, now);
   out["pid"] = static_cast<std::int64_t>(::getpid());
+  out["reloads"] = reloads_;
   if (!metrics_bound_.empty()) out["metrics_listen"] = metrics_bound_;
   boost::json::array sockets;
   for (const auto& s : sockets_) {
