@@ -13,7 +13,7 @@
 # Then usherd alone:
 #   drop   budget full (MaxStartups=1:100:1, one instance that never becomes ready): conn/s
 #          of connections usherd accepts and drops
-#   memory usherd's VmRSS with 0, 500 and 2000 live instances (okd holding 20 s)
+#   memory usherd's VmRSS with 0, 500 and 2000 live instances (okd holding 8 s)
 #   status `usherctl status --json` response time idle and during a churn flood at c=64
 # Results: OUT/*.jsonl (one loadgen JSON per run), OUT/summary.md (medians over rounds, ratios
 # to the best peer in the same run), OUT/plot.png (conn/s and p99 against concurrency).
@@ -120,7 +120,7 @@ service hbench
     wait        = no
     user        = root
     server      = $OKD
-    server_args = $args
+$([[ -n $args ]] && echo "    server_args = $args")
     port        = $port
     bind        = 127.0.0.1
     flags       = REUSE
@@ -245,7 +245,7 @@ log "drop path done"
 # --- usherd alone: memory per live instance ---------------------------------------------
 mem_dir="$work/memory"
 mkdir -p "$mem_dir"
-write_usherd_units "$mem_dir" "$OKD --hold-ms 20000" 100000
+write_usherd_units "$mem_dir" "$OKD --hold-ms 8000" 100000
 start_usherd "$mem_dir"
 "$LOADGEN" -q -n 20 -c 1 "127.0.0.1:$USHERD_PORT" >/dev/null || true
 : >"$OUT/memory.tsv"
@@ -253,7 +253,7 @@ rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$USHERD_PID/status"; }
 instances_now() {
   "$USHERCTL" --runtime-dir "$mem_dir/run" status --json | json_get 'len(d.get("instances", []))'
 }
-# The 20 warm-up instances hold for 20 s; wait for them to end before the idle reading.
+# The 20 warm-up instances hold for 8 s; wait for them to end before the idle reading.
 for i in $(seq 1 300); do
   [[ "$(instances_now)" == 0 ]] && break
   sleep 0.1
