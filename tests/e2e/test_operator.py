@@ -202,5 +202,53 @@ def test_http_metrics_and_stopping_one_instance():
                         what="the instance ended by SIGTERM")
 
 
+class ActivatedUsherd(harness.Usherd):
+    """usherd started by systemd-socket-activate, which binds the port and execs usherd on
+    the first connection with the socket in LISTEN_FDS."""
+
+    def __init__(self, units_, port):
+        super().__init__(units_)
+        self.activation_port = port
+        self.first = None
+
+    def argv(self):
+        return ["/usr/bin/systemd-socket-activate", "-l", f"127.0.0.1:{self.activation_port}",
+                "--fdname=echo.socket"] + super().argv()
+
+    def start(self):
+        self.lines, self.eof = [], False
+        self._log = open(self.log_path, "a", encoding="utf-8")
+        import subprocess
+        self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        self._reader = threading.Thread(target=self._read_output, daemon=True)
+        self._reader.start()
+        self.wait_log(r"Listening on 127\.0\.0\.1:", what="systemd-socket-activate listening")
+        # The first connection makes systemd-socket-activate exec usherd.
+        self.first = socket.create_connection(("127.0.0.1", self.activation_port), timeout=20)
+        self.wait_log(r"(^| )start ", timeout=harness.START_TIMEOUT_S, what="usherd start line")
+
+
+def test_sockets_passed_by_a_service_manager_are_adopted():
+    harness.require_binaries("/usr/bin/systemd-socket-activate")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with ActivatedUsherd(units(f"ListenStream=127.0.0.1:{port}"), port) as usherd:
+        usherd.wait_log(r"adopt listeners=1 passed by the service manager", what="adoption line")
+        check_eq(usherd.port("echo.socket"), port, "usherd serves the passed socket")
+        data = b""
+        while True:
+            chunk = usherd.first.recv(100)
+            if not chunk:
+                break
+            data += chunk
+        usherd.first.close()
+        check_eq(data, b"hello\n", "the connection that started usherd is served")
+        check_eq(fetch(port), b"hello\n", "and the next one")
+        check("listen socket=echo.socket" not in usherd.log_text(), "usherd bound nothing itself")
+
+
 if __name__ == "__main__":
     harness.main(globals())
