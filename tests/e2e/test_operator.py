@@ -154,6 +154,20 @@ def test_reload_keeps_listeners_and_refuses_no_connection():
         check_eq(fetch(port), b"hello\n", "the old configuration still serves")
 
 
+def test_a_unit_that_fails_on_reload_keeps_its_previous_version():
+    with harness.Usherd(units()) as usherd:
+        port = usherd.port("echo.socket")
+        service = os.path.join(usherd.units_dir, "echo@.service")
+        harness.write_file(service, "[Service]\nStandardInput=socket\n")  # no ExecStart=
+        extra = os.path.join(usherd.units_dir, "more.socket")
+        harness.write_file(extra, "[Socket]\nListenStream=127.0.0.1:0\nAccept=yes\nService=echo@.service\n")
+        out = usherd.usherctl("reload", check_rc=False)
+        check_eq(fetch(port), b"hello\n", "the previous echo units still serve after the bad reload")
+        names = [s["name"] for s in usherd.status()["sockets"]]
+        check("echo.socket" in names, f"echo.socket kept ({names}; reload said {out.stdout}{out.stderr})")
+        usherd.wait_log(r"echo@\.service", what="the failing unit reported")
+
+
 def test_sd_notify_reaches_the_service_manager():
     with harness.TempDir("usherd-notify.") as t:
         path = os.path.join(t, "notify")
