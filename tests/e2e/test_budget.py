@@ -161,5 +161,32 @@ def test_startup_timeout_stops_slowloris_and_penalises_its_source():
         check("usherd_penalised_sources 1" in metrics, "one source block penalised")
 
 
+def test_a_dual_stack_listener_polices_and_logs_ipv4_clients_as_ipv4():
+    if not socket.has_ipv6 or not os.path.exists("/proc/net/if_inet6"):
+        harness.skip("no IPv6 on this machine")
+    u = {
+        "dual.socket": "[Socket]\nListenStream=0\nBindIPv6Only=both\nAccept=yes\n"
+                       "IPAddressDeny=127.0.0.7\n",
+        "dual@.service": login_service(),
+    }
+    with harness.Usherd(u) as usherd:
+        listen = usherd.socket_status("dual.socket")["listen"][0]
+        check(listen.startswith("[::]:"), f"bound dual-stack: {listen}")
+        port = int(listen.rpartition(":")[2])
+        s = connect(port, source="127.0.0.1")
+        check(greeted(s), "an IPv4 client is served on the dual-stack socket")
+        instance = usherd.status()["instances"][0]
+        check(instance["peer"].startswith("127.0.0.1:"), f"peer unmapped: {instance['peer']}")
+        check(instance["id"].startswith("dual@1-"), instance["id"])
+        check("::ffff:" not in instance["id"], f"instance name unmapped: {instance['id']}")
+        s.close()
+        denied = connect(port, source="127.0.0.7")
+        check(not greeted(denied), "IPAddressDeny= matches the unmapped IPv4 address")
+        denied.close()
+        check_eq(usherd.socket_status("dual.socket")["dropped"].get("acl"), 1, "acl drop")
+        usherd.wait_log(r"drop connection from \[127\.0\.0\.7\]:\d+ .* reason=acl",
+                        what="the drop logged with the IPv4 address")
+
+
 if __name__ == "__main__":
     harness.main(globals())
