@@ -115,6 +115,12 @@ int main(int argc, char** argv) {
                 [](const auto& v) { std::cout << v.as_string().c_str() << "\n"; });
   }
   if (*notify) {
+    // Run from pam_exec (the recommended OpenSSH setup), usherctl is called for every PAM
+    // session event; only open_session, which follows a successful authentication, means
+    // the instance is ready.
+    if (const char* pam_type = std::getenv("PAM_TYPE");
+        pam_type && std::string_view(pam_type) != "open_session")
+      return 0;
     std::string payload;
     if (ready) payload += "READY=1\n";
     if (stopping) payload += "STOPPING=1\n";
