@@ -390,7 +390,10 @@ void Daemon::maybe_finish_shutdown() {
 
 void Daemon::housekeeping() {
   Clock::time_point now = Clock::now();
-  for (auto& s : sockets_) s->drop_log.flush(now, s->unit.name);
+  for (auto& s : sockets_) {
+    s->drop_log.flush(now, s->unit.name);
+    s->output_log.flush(now, s->unit.name);
+  }
   update_title();
   if (under_systemd_) {
     sd_notify_status();

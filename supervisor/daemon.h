@@ -95,6 +95,8 @@ struct SocketState {
   std::shared_ptr<ServicePlan> service;
   std::uint64_t accept_counter = 0;
   DropLog drop_log;
+  /// Instances' captured output: generous, but a chatty or hostile instance cannot flood.
+  DropLog output_log{200, std::chrono::seconds(10), "output records suppressed"};
   ServiceRun run;  ///< Accept=no only
   bool removed = false;
 };

@@ -170,9 +170,11 @@ void Daemon::on_output(Instance& instance) {
     }
     while (!record.empty() && (record.back() == '\n' || record.back() == '\r'))
       record.remove_suffix(1);
-    log_structured(spdlog::level::info,
-                   fmt::format("output instance={} {}", instance.name, quoted(record, 1024)),
-                   instance.name, instance.socket, instance.remote_ip);
+    SocketState* socket = find_socket(instance.socket);
+    if (socket == nullptr || socket->output_log.allow(Clock::now(), instance.socket))
+      log_structured(spdlog::level::info,
+                     fmt::format("output instance={} {}", instance.name, quoted(record, 1024)),
+                     instance.name, instance.socket, instance.remote_ip);
   }
   watch_output(instance);
 }

@@ -4,23 +4,27 @@
 
 namespace usherd::supervisor {
 
-void DropLog::drop(Clock::time_point now, const std::string& line, const std::string& socket) {
+void DropLog::log_line(const std::string& line) {
+  spdlog::warn("{}", line);
+}
+
+bool DropLog::allow(Clock::time_point now, const std::string& socket) {
   flush(now, socket);
   if (logged_ == 0 && suppressed_ == 0) window_start_ = now;
   if (logged_ < burst_) {
     ++logged_;
-    spdlog::warn("{}", line);
-  } else {
-    ++suppressed_;
+    return true;
   }
+  ++suppressed_;
+  return false;
 }
 
 void DropLog::flush(Clock::time_point now, const std::string& socket) {
   if (logged_ == 0 && suppressed_ == 0) return;
   if (now - window_start_ < window_) return;
   if (suppressed_ > 0) {
-    spdlog::warn("drop socket={} logging rate-limited: {} more connections dropped", socket,
-                 suppressed_);
+    spdlog::warn("{} socket={} logging rate-limited: {} more {}",
+                 what_ == "connections dropped" ? "drop" : "output", socket, suppressed_, what_);
   }
   logged_ = 0;
   suppressed_ = 0;

@@ -32,3 +32,14 @@ TEST_CASE("drop log writes a burst in full, then one summary per window", "[supe
   CHECK(after.find("drop socket=x.socket logging rate-limited: 97 more connections dropped") !=
         std::string::npos);
 }
+
+TEST_CASE("output records beyond the burst are counted, not logged, until the window closes",
+          "[supervisor][drop]") {
+  DropLog log(2, std::chrono::seconds(10), "output records suppressed");
+  auto t0 = DropLog::Clock::time_point{} + std::chrono::hours(1);
+  CHECK(log.allow(t0, "x.socket"));
+  CHECK(log.allow(t0, "x.socket"));
+  CHECK_FALSE(log.allow(t0 + std::chrono::seconds(1), "x.socket"));
+  CHECK_FALSE(log.allow(t0 + std::chrono::seconds(9), "x.socket"));
+  CHECK(log.allow(t0 + std::chrono::seconds(11), "x.socket"));  // a new window
+}
