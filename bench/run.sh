@@ -7,7 +7,7 @@
 # Environment: ROUNDS (5), N (5000 connections per churn run), HOLD_N (1280), OUT (results
 # folder, default BUILD_DIR/bench-results/<UTC stamp>), PEERS (space-separated subset).
 #
-# Scenarios, in interleaved rounds (every server once per round, A B C … A B C …):
+# Scenarios, in interleaved rounds (every server once per round, A B C … B C A …):
 #   churn  okd replies and exits; N connections at concurrency 1, 8 and 64
 #   hold   okd replies and holds the connection 100 ms; HOLD_N connections at concurrency 64
 # Then usherd alone:
@@ -199,8 +199,12 @@ for s in "${servers[@]}"; do ports[$s]=$(free_port); done
 log "servers: ${servers[*]}; $ROUNDS rounds; results in $OUT"
 
 # --- interleaved rounds ----------------------------------------------------------------
+# Each round starts one server further along, so no server always runs first (right after
+# the previous round's heaviest load, or always in the same slot of a noisy neighbour's work).
 for round in $(seq 1 "$ROUNDS"); do
-  for s in "${servers[@]}"; do
+  count=${#servers[@]}
+  for ((j = 0; j < count; ++j)); do
+    s=${servers[$(((j + round - 1) % count))]}
     start_server "$s" "${ports[$s]}"
     warm_up "$PORT" || log "$s did not answer the warm-up"
     for c in 1 8 64; do

@@ -198,6 +198,7 @@ set terminal pngcairo size 1200,500 font ",10"
 set output "{os.path.join(out, 'plot.png')}"
 set multiplot layout 1,2
 set logscale x 2
+set xrange [0.7:90]
 set xtics ({", ".join(str(c) for c in concurrencies)})
 set key top left
 set grid
