@@ -4,7 +4,7 @@
 #
 #   bench/run.sh [BUILD_DIR]            (`make bench` runs it with build-release)
 #
-# Environment: ROUNDS (5), N (5000 connections per churn run), HOLD_N (1280), OUT (results
+# Environment: ROUNDS (5), N (3000 connections per churn run), HOLD_N (1280), OUT (results
 # folder, default BUILD_DIR/bench-results/<UTC stamp>), PEERS (space-separated subset).
 #
 # Scenarios, in interleaved rounds (every server once per round, A B C … B C A …):
@@ -25,7 +25,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 build=$(realpath -m "${1:-build-release}")
 ROUNDS=${ROUNDS:-5}
-N=${N:-5000}
+N=${N:-3000}
 HOLD_N=${HOLD_N:-1280}
 PEERS=${PEERS:-"xinetd tcpserver inetd socat ssa tcpsvd"}
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
