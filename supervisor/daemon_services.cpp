@@ -214,14 +214,10 @@ void Daemon::stop_service(SocketState& socket) {
   if (it == instances_.end()) return;
   Instance& main = *it->second;
   auto after = std::chrono::duration_cast<Clock::duration>(socket.service->unit.timeout_stop);
-  if (socket.service->unit.kill_mode == units::KillMode::control_group ||
-      socket.service->unit.kill_mode == units::KillMode::mixed) {
+  if (socket.service->unit.kill_mode == units::KillMode::control_group) {
     // No cgroup of its own: the service's session (it called setsid at spawn, so its
     // process group id is its pid) stands for the control group.
-    int sig = socket.service->unit.kill_mode == units::KillMode::mixed
-                  ? SIGTERM
-                  : socket.service->unit.kill_signal;
-    if (socket.service->unit.kill_mode == units::KillMode::control_group) ::kill(-main.pid, sig);
+    ::kill(-main.pid, socket.service->unit.kill_signal);
   }
   if (socket.service->unit.kill_mode != units::KillMode::none)
     stop(main, socket.service->unit.kill_signal, after);

@@ -302,7 +302,16 @@ class Usherd:
                                      start_new_session=True)
         self._reader = threading.Thread(target=self._read_output, daemon=True)
         self._reader.start()
+        self.before_start_line()
         self.wait_log(r"(^| )start ", timeout=START_TIMEOUT_S, what="usherd start line")
+
+    def before_start_line(self):
+        """Hook for launchers that need a nudge before usherd runs (e.g. a first connection)."""
+
+    def restart(self):
+        """Starts usherd again on the same units and runtime dir (after stop() or a kill)."""
+        self._log.close()
+        self.start()
 
     def _read_output(self):
         for raw in self.proc.stdout:

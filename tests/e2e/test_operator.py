@@ -229,19 +229,10 @@ class ActivatedUsherd(harness.Usherd):
         return ["/usr/bin/systemd-socket-activate", "-l", f"127.0.0.1:{self.activation_port}",
                 "--fdname=echo.socket"] + super().argv()
 
-    def start(self):
-        self.lines, self.eof = [], False
-        self._log = open(self.log_path, "a", encoding="utf-8")
-        import subprocess
-        self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        self._reader = threading.Thread(target=self._read_output, daemon=True)
-        self._reader.start()
+    def before_start_line(self):
         self.wait_log(r"Listening on 127\.0\.0\.1:", what="systemd-socket-activate listening")
         # The first connection makes systemd-socket-activate exec usherd.
         self.first = socket.create_connection(("127.0.0.1", self.activation_port), timeout=20)
-        self.wait_log(r"(^| )start ", timeout=harness.START_TIMEOUT_S, what="usherd start line")
 
 
 def test_sockets_passed_by_a_service_manager_are_adopted():

@@ -36,12 +36,6 @@ def readline(f):
     return f.readline().decode()
 
 
-def restart(usherd):
-    """Starts the same usherd again (same units and runtime dir)."""
-    usherd._log.close()
-    usherd.start()
-
-
 def test_a_ready_session_survives_sigterm_and_is_readopted():
     with harness.Usherd(UNITS) as usherd:
         port = usherd.port("login.socket")
@@ -58,7 +52,7 @@ def test_a_ready_session_survives_sigterm_and_is_readopted():
         check_eq(pending.recv(100), b"", "the unauthenticated instance was stopped")
         pending.close()
 
-        restart(usherd)
+        usherd.restart()
         usherd.wait_log(r"adopt instances=1 ", what="re-adoption line")
         status = usherd.status()
         check_eq([i["state"] for i in status["instances"]], ["running"], "the session is adopted")
@@ -83,7 +77,7 @@ def test_sigkill_during_a_burst_keeps_the_starting_instances_counted():
         usherd.proc.wait(timeout=10)
         usherd._reader.join(timeout=5)
 
-        restart(usherd)
+        usherd.restart()
         status = usherd.status()
         check_eq(status["startups"]["current"], 6, "the new usherd counts the six startups")
         check_eq(len(status["instances"]), 6, "and lists them")
