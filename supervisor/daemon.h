@@ -85,6 +85,11 @@ struct ServiceRun {
   std::size_t step = 0;            ///< index into pre/post
   unsigned restarts = 0;           ///< consecutive failures, for back-off
   std::vector<activation::SpawnPlan> reload_queue;  ///< ExecReload= commands still to run
+  std::vector<activation::SpawnPlan> stop_queue;    ///< ExecStop= commands still to run
+  std::uint64_t helper_key = 0;  ///< the ExecReload=/ExecStop= command running now
+  /// The main process held usherd's listening sockets when it became ready: a later check
+  /// that finds none of them means it dropped them (see check_listeners_held).
+  bool held_listeners = false;
   std::unique_ptr<asio::steady_timer> timer;
 };
 
@@ -202,6 +207,11 @@ class Daemon {
   void reload_service(SocketState& socket);
   void run_next_reload_command(SocketState& socket);
   void stop_service(SocketState& socket);
+  void run_next_stop_command(SocketState& socket);
+  void kill_service_main(SocketState& socket);
+  bool spawn_service_command(SocketState& socket, activation::SpawnPlan spawn, const char* what);
+  void service_ready_again(Instance& main);
+  void check_listeners_held(SocketState& socket, const char* when);
 
   // daemon_status.cpp
   void start_control();

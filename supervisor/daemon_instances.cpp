@@ -372,7 +372,11 @@ void Daemon::on_notification() {
     }
     for (const auto& [key, value] : activation::parse_notify_payload(note.payload)) {
       if (key == "READY" && value == "1") {
-        mark_ready(*instance, "notify", Clock::now());
+        if (instance->state == Instance::State::running &&
+            instance->role == Instance::Role::service_main)
+          service_ready_again(*instance);
+        else
+          mark_ready(*instance, "notify", Clock::now());
       } else if (key == "STOPPING" && value == "1") {
         instance->state = Instance::State::stopping;
       } else if (key == "STATUS") {

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "activation/fd_table.h"
 #include "activation/ready_log.h"
 #include "supervisor/daemon.h"
 
@@ -42,6 +43,34 @@ bool should_restart(units::RestartPolicy policy, bool success, bool by_signal, i
       return false;
   }
   return false;
+}
+
+// systemd.service(5): besides exit code 0, death by SIGHUP, SIGINT, SIGTERM or SIGPIPE is a
+// clean exit (a daemon stopped on purpose), so Restart=on-failure does not restart it.
+bool clean_signal(int sig) {
+  return sig == SIGHUP || sig == SIGINT || sig == SIGTERM || sig == SIGPIPE;
+}
+
+// ExecReload=/ExecStop= commands run in order with $MAINPID naming the main process, so they
+// are expanded when they run rather than at load time.
+std::optional<std::vector<activation::SpawnPlan>> service_commands(
+    const ServicePlan& plan, const std::vector<units::ExecCommand>& commands, pid_t main_pid) {
+  std::vector<std::string> env = plan.base.env;
+  env.push_back("MAINPID=" + std::to_string(main_pid));
+  std::vector<activation::SpawnPlan> out;
+  for (const auto& cmd : commands) {
+    auto argv = units::expand_exec_argv(cmd, env);
+    if (!argv) {
+      spdlog::error("service={}: {}", plan.unit.name, argv.error().to_string());
+      return std::nullopt;
+    }
+    activation::SpawnPlan spawn = plan.base;
+    spawn.path = cmd.path;
+    spawn.argv = std::move(*argv);
+    spawn.env = env;
+    out.push_back(std::move(spawn));
+  }
+  return out;
 }
 
 }  // namespace
@@ -136,6 +165,8 @@ void Daemon::service_step(SocketState& socket) {
   if (run.phase == ServiceRun::Phase::main) {
     run.phase = ServiceRun::Phase::post;
     run.step = 0;
+    run.held_listeners = false;
+    check_listeners_held(socket, "ready");
   }
   if (run.phase == ServiceRun::Phase::post) {
     if (run.step < plan.post.size()) {
@@ -164,20 +195,35 @@ void Daemon::service_exited(SocketState& socket, const Instance& instance, bool 
       }
       ++run.step;
       service_step(socket);
-      return;
     } else if (run.phase == ServiceRun::Phase::post) {
       ++run.step;
       service_step(socket);
-      return;
-    } else {
-      run_next_reload_command(socket);  // ExecReload= commands run one after another
-      return;
+    } else if (instance.key == run.helper_key) {
+      run.helper_key = 0;
+      if (run.phase == ServiceRun::Phase::stopping) {
+        run_next_stop_command(socket);  // ExecStop= one after another, then the signal
+      } else if (!run.reload_queue.empty()) {
+        run_next_reload_command(socket);  // ExecReload= one after another
+      } else {
+        check_listeners_held(socket, "reload");
+      }
     }
-  } else {
-    run.instance_key = 0;
-    run.phase = ServiceRun::Phase::idle;
+    return;
   }
-  service_ended(socket, success, by_signal, code);
+  bool deliberate = run.phase == ServiceRun::Phase::stopping;
+  run.instance_key = 0;
+  run.phase = ServiceRun::Phase::idle;
+  run.stop_queue.clear();
+  run.reload_queue.clear();
+  if (run.timer) run.timer->cancel();
+  if (deliberate) {
+    // Stopped by usherd: not a failure, and no restart; the next connection starts it again.
+    run.restarts = 0;
+    if (!stopping_)
+      for (auto& l : socket.listeners) arm_listener(*l);
+    return;
+  }
+  service_ended(socket, success || (by_signal && clean_signal(code)), by_signal, code);
 }
 
 void Daemon::service_ended(SocketState& socket, bool success, bool by_signal, int code) {
@@ -209,18 +255,56 @@ void Daemon::service_ended(SocketState& socket, bool success, bool by_signal, in
 }
 
 void Daemon::stop_service(SocketState& socket) {
-  if (socket.run.timer) socket.run.timer->cancel();
+  ServiceRun& run = socket.run;
+  if (run.timer) run.timer->cancel();
+  auto it = instances_.find(run.instance_key);
+  if (it == instances_.end() || run.phase == ServiceRun::Phase::stopping) return;
+  const units::ServiceUnit& unit = socket.service->unit;
+  bool was_running = run.phase == ServiceRun::Phase::running;
+  run.phase = ServiceRun::Phase::stopping;
+  run.reload_queue.clear();
+  // systemd.service(5): ExecStop= runs only for a service that started successfully; then
+  // whatever is left gets KillSignal=. TimeoutStopSec= bounds the two together.
+  if (was_running && !unit.exec_stop.empty()) {
+    if (auto commands = service_commands(*socket.service, unit.exec_stop, it->second->pid))
+      run.stop_queue = std::move(*commands);
+  }
+  if (!run.timer) run.timer = std::make_unique<asio::steady_timer>(io_);
+  run.timer->expires_after(std::chrono::duration_cast<Clock::duration>(unit.timeout_stop));
+  SocketState* self = &socket;
+  run.timer->async_wait([this, self](const boost::system::error_code& ec) {
+    if (ec || self->run.phase != ServiceRun::Phase::stopping) return;
+    spdlog::warn("stop service={} ExecStop= did not finish in time", self->unit.service);
+    self->run.stop_queue.clear();
+    kill_service_main(*self);
+  });
+  if (run.helper_key == 0) run_next_stop_command(socket);
+  // else: the ExecReload= command still running finishes first, then the stop goes on
+}
+
+void Daemon::run_next_stop_command(SocketState& socket) {
+  ServiceRun& run = socket.run;
+  while (!run.stop_queue.empty()) {
+    activation::SpawnPlan spawn = std::move(run.stop_queue.front());
+    run.stop_queue.erase(run.stop_queue.begin());
+    if (spawn_service_command(socket, std::move(spawn), "ExecStop")) return;
+  }
+  kill_service_main(socket);
+}
+
+void Daemon::kill_service_main(SocketState& socket) {
   auto it = instances_.find(socket.run.instance_key);
   if (it == instances_.end()) return;
   Instance& main = *it->second;
-  auto after = std::chrono::duration_cast<Clock::duration>(socket.service->unit.timeout_stop);
-  if (socket.service->unit.kill_mode == units::KillMode::control_group) {
+  if (main.state == Instance::State::stopping) return;  // signalled already
+  const units::ServiceUnit& unit = socket.service->unit;
+  auto after = std::chrono::duration_cast<Clock::duration>(unit.timeout_stop);
+  if (unit.kill_mode == units::KillMode::control_group) {
     // No cgroup of its own: the service's session (it called setsid at spawn, so its
     // process group id is its pid) stands for the control group.
-    ::kill(-main.pid, socket.service->unit.kill_signal);
+    ::kill(-main.pid, unit.kill_signal);
   }
-  if (socket.service->unit.kill_mode != units::KillMode::none)
-    stop(main, socket.service->unit.kill_signal, after);
+  if (unit.kill_mode != units::KillMode::none) stop(main, unit.kill_signal, after);
 }
 
 void Daemon::reload_service(SocketState& socket) {
@@ -229,38 +313,79 @@ void Daemon::reload_service(SocketState& socket) {
   if (socket.run.phase != ServiceRun::Phase::running || it == instances_.end() ||
       plan.unit.exec_reload.empty())
     return;
-  // systemd.service(5): ExecReload= commands run in order with $MAINPID naming the main
-  // process, so they are expanded now rather than at load time.
-  std::vector<std::string> env = plan.base.env;
-  env.push_back("MAINPID=" + std::to_string(it->second->pid));
-  socket.run.reload_queue.clear();
-  for (const auto& cmd : plan.unit.exec_reload) {
-    auto argv = units::expand_exec_argv(cmd, env);
-    if (!argv) {
-      spdlog::error("reload service={}: {}", plan.unit.name, argv.error().to_string());
-      return;
-    }
-    activation::SpawnPlan spawn = plan.base;
-    spawn.path = cmd.path;
-    spawn.argv = std::move(*argv);
-    spawn.env = env;
-    socket.run.reload_queue.push_back(std::move(spawn));
-  }
+  auto commands = service_commands(plan, plan.unit.exec_reload, it->second->pid);
+  if (!commands) return;
+  socket.run.reload_queue = std::move(*commands);
   spdlog::info("reload service={} main_pid={}", plan.unit.name, it->second->pid);
-  run_next_reload_command(socket);
+  if (socket.run.helper_key == 0) run_next_reload_command(socket);
 }
 
 void Daemon::run_next_reload_command(SocketState& socket) {
-  if (socket.run.reload_queue.empty()) return;
-  activation::SpawnPlan spawn = std::move(socket.run.reload_queue.front());
-  socket.run.reload_queue.erase(socket.run.reload_queue.begin());
+  while (!socket.run.reload_queue.empty()) {
+    activation::SpawnPlan spawn = std::move(socket.run.reload_queue.front());
+    socket.run.reload_queue.erase(socket.run.reload_queue.begin());
+    if (spawn_service_command(socket, std::move(spawn), "ExecReload")) return;
+    socket.run.reload_queue.clear();  // systemd stops at the first command that fails
+  }
+}
+
+bool Daemon::spawn_service_command(SocketState& socket, activation::SpawnPlan spawn,
+                                   const char* what) {
   spawn.fds.push_back({dev_null_.get(), 0});
   spawn.fds.push_back({dev_null_.get(), 1});
   spawn.fds.push_back({dev_null_.get(), 2});
-  std::string name = socket.unit.service + ":ExecReload";
-  if (!spawn_instance(socket, *socket.service, std::move(spawn), Instance::Role::service_helper,
-                      name, "", "", std::nullopt, Clock::now(), UniqueFd()))
-    socket.run.reload_queue.clear();
+  std::string name = fmt::format("{}:{}", socket.unit.service, what);
+  Instance* helper =
+      spawn_instance(socket, *socket.service, std::move(spawn), Instance::Role::service_helper,
+                     name, "", "", std::nullopt, Clock::now(), UniqueFd());
+  socket.run.helper_key = helper ? helper->key : 0;
+  return helper != nullptr;
+}
+
+void Daemon::service_ready_again(Instance& main) {
+  // READY=1 from a main process that was ready already: it reloaded (sshd sends it again
+  // after re-executing itself on SIGHUP).
+  SocketState* socket = find_socket(main.socket);
+  if (socket == nullptr || socket->run.instance_key != main.key) return;
+  spdlog::info("ready again service={} pid={}", main.name, main.pid);
+  if (socket->run.phase == ServiceRun::Phase::running) check_listeners_held(*socket, "ready");
+}
+
+void Daemon::check_listeners_held(SocketState& socket, const char* when) {
+  auto it = instances_.find(socket.run.instance_key);
+  if (it == instances_.end()) return;
+  const Instance& main = *it->second;
+  std::vector<ino_t> inodes;
+  for (const auto& l : socket.listeners)
+    if (l->fd)
+      if (auto inode = activation::socket_inode(l->fd->native_handle())) inodes.push_back(*inode);
+  if (inodes.empty()) return;
+  // The main process or any process below it (a daemon may hand its listeners to a worker).
+  bool held = false;
+  std::vector<pid_t> pending{main.pid};
+  for (std::size_t seen = 0; !pending.empty() && !held && seen < 256; ++seen) {
+    pid_t pid = pending.back();
+    pending.pop_back();
+    auto holds = activation::holds_any_socket(pid, inodes);
+    held = holds && *holds;
+    for (pid_t child : activation::child_pids(pid)) pending.push_back(child);
+  }
+  bool first = std::string_view(when) == "ready" && socket.run.phase != ServiceRun::Phase::running;
+  if (held || first) {
+    socket.run.held_listeners = held || socket.run.held_listeners;
+    return;
+  }
+  if (!socket.run.held_listeners) return;  // never took them: nothing was lost
+  // It took the sockets and let them go (OpenSSH's sshd closes every listener before it
+  // re-executes itself on SIGHUP, then binds the addresses in its own configuration).
+  // Connections would queue on sockets nobody accepts from: stop it, and the next
+  // connection starts it again with them.
+  spdlog::warn(
+      "service={} pid={} no longer holds the listening sockets of {} (after {}): stopping it; "
+      "the next connection starts it again",
+      socket.unit.service, main.pid, socket.unit.name, when);
+  socket.run.held_listeners = false;
+  stop_service(socket);
 }
 
 }  // namespace usherd::supervisor
