@@ -267,8 +267,9 @@ bool Daemon::load(bool initial, std::string& report) {
       state->policy_id = old->policy_id;
       admission_->update_socket(state->policy_id, to_socket_policy(state->unit));
       state->accept_counter = old->accept_counter;
-      state->run.phase = old->run.phase;
-      state->run.instance_key = old->run.instance_key;
+      // The whole run state carries over: main process, restart back-off and its timer,
+      // ExecReload=/ExecStop= in progress (timer callbacks find the socket by name).
+      state->run = std::move(old->run);
     } else {
       state->policy_id = admission_->add_socket(to_socket_policy(state->unit));
       if (!initial) changes.push_back("added " + state->unit.name);

@@ -242,9 +242,9 @@ void Daemon::service_ended(SocketState& socket, bool success, bool by_signal, in
     run.timer->expires_after(delay);
     spdlog::info("restart service={} in {:.1f}s (attempt {})", socket.unit.service,
                  std::chrono::duration<double>(delay).count(), run.restarts);
-    SocketState* self = &socket;
-    run.timer->async_wait([this, self](const boost::system::error_code& ec) {
-      if (ec || self->run.phase != ServiceRun::Phase::restart_wait) return;
+    run.timer->async_wait([this, name = socket.unit.name](const boost::system::error_code& ec) {
+      SocketState* self = ec ? nullptr : find_socket(name);
+      if (self == nullptr || self->run.phase != ServiceRun::Phase::restart_wait) return;
       self->run.phase = ServiceRun::Phase::idle;
       start_service(*self);
     });
@@ -271,9 +271,9 @@ void Daemon::stop_service(SocketState& socket) {
   }
   if (!run.timer) run.timer = std::make_unique<asio::steady_timer>(io_);
   run.timer->expires_after(std::chrono::duration_cast<Clock::duration>(unit.timeout_stop));
-  SocketState* self = &socket;
-  run.timer->async_wait([this, self](const boost::system::error_code& ec) {
-    if (ec || self->run.phase != ServiceRun::Phase::stopping) return;
+  run.timer->async_wait([this, name = socket.unit.name](const boost::system::error_code& ec) {
+    SocketState* self = ec ? nullptr : find_socket(name);
+    if (self == nullptr || self->run.phase != ServiceRun::Phase::stopping) return;
     spdlog::warn("stop service={} ExecStop= did not finish in time", self->unit.service);
     self->run.stop_queue.clear();
     kill_service_main(*self);
