@@ -1,0 +1,233 @@
+"""Clients, units and process measurements shared by the flood, fault and soak suites.
+
+The service under load is tests/helpers/slow_auth: a login that waits for the client's first
+line, "authenticates" for a while, then sends READY=1 from its main process and answers
+"ready". A client that connects and leaves ends it before readiness (usherd penalises its
+source: noauth); one that sends nothing keeps it starting until the startup timeout.
+
+Standard library only; run with Debian's /usr/bin/python3.
+"""
+
+import os
+import socket
+import struct
+import threading
+import time
+
+import harness
+from harness import check
+
+SLOW_AUTH = os.path.join(harness.build_dir(), "tests", "helpers", "slow_auth")
+CLIENT_TIMEOUT_S = 20.0
+
+
+def slow_auth_units(name="login", delay_ms=100, socket_extra="", service_extra=""):
+    """A socket NAME.socket on 127.0.0.1 and its slow-auth service template."""
+    return {
+        f"{name}.socket": f"[Socket]\nListenStream=127.0.0.1:0\nAccept=yes\n{socket_extra}",
+        f"{name}@.service": f"[Service]\nType=notify\nExecStart={SLOW_AUTH} {delay_ms}\n"
+                            f"StandardInput=socket\nStandardError=null\n{service_extra}",
+    }
+
+
+def connect(port, source="127.0.0.1", timeout=CLIENT_TIMEOUT_S):
+    """A TCP connection to 127.0.0.1:port from the loopback address source."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.bind((source, 0))
+        s.connect(("127.0.0.1", port))
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def read_until_closed(s, limit=1 << 16):
+    """Everything the peer sends until EOF (a reset counts as EOF)."""
+    data = b""
+    try:
+        while len(data) < limit:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except ConnectionError:
+        pass
+    return data
+
+
+def login(port, source="127.0.0.1"):
+    """A full slow-auth login: banner, wait for "ready", leave. True when served.
+
+    usherd either serves the connection (the instance answers "ready") or drops it (EOF or
+    reset without a word); every connection ends in exactly one of the two events.
+    """
+    try:
+        with connect(port, source) as s:
+            s.sendall(b"hello\n")
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = s.recv(64)
+                if not chunk:
+                    break
+                data += chunk
+            return data == b"ready\n"
+    except ConnectionError:
+        return False
+
+
+def hit_and_leave(port, source, reset=False):
+    """Connects and leaves at once: a FIN, or with reset an RST (SO_LINGER 0)."""
+    s = connect(port, source)
+    if reset:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+
+
+class Clients:
+    """Runs fn(i) for i in range(count) on a few threads; collects results and errors."""
+
+    def __init__(self, fn, count, threads=4):
+        self.fn, self.count, self.results, self.errors = fn, count, [], []
+        self._next = 0
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._work, daemon=True) for _ in range(threads)]
+
+    def _work(self):
+        while True:
+            with self._lock:
+                i = self._next
+                if i >= self.count:
+                    return
+                self._next += 1
+            try:
+                r = self.fn(i)
+            except Exception as e:  # noqa: BLE001 - reported by join()
+                with self._lock:
+                    self.errors.append(f"{i}: {type(e).__name__}: {e}")
+                continue
+            with self._lock:
+                self.results.append(r)
+
+    def start(self):
+        for t in self._threads:
+            t.start()
+        return self
+
+    def done(self):
+        return not any(t.is_alive() for t in self._threads)
+
+    def join(self, timeout=120.0):
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        check(self.done(), f"clients did not finish within {timeout}s")
+        check(not self.errors, f"{len(self.errors)} client errors, first: {self.errors[:3]}")
+        return self.results
+
+
+class Steady:
+    """Logins from one source, one after the other, until stop(): the "modest rate" of the
+    other sources during a flood. served/attempted are counted."""
+
+    def __init__(self, port, source, minimum=20):
+        self.port, self.source, self.minimum = port, source, minimum
+        self.served = self.attempted = 0
+        self.errors = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not (self._stop.is_set() and self.attempted >= self.minimum):
+            try:
+                ok = login(self.port, self.source)
+            except OSError as e:
+                self.errors.append(f"{type(e).__name__}: {e}")
+                ok = False
+            self.attempted += 1
+            self.served += ok
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self, timeout=120.0):
+        self._stop.set()
+        self._thread.join(timeout)
+        check(not self._thread.is_alive(), f"logins from {self.source} did not finish")
+        return self
+
+    def ratio(self):
+        return self.served / max(self.attempted, 1)
+
+
+def wait_until(predicate, timeout, what, interval=0.05):
+    """Polls predicate() until it returns a true value (returned), or fails the test."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        check(time.monotonic() < deadline, f"{what}: not reached within {timeout}s")
+        time.sleep(interval)
+
+
+# ---------------------------------------------------------------------------------------
+# Process measurements
+
+
+def fd_count(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def _stat_fields(pid):
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        text = f.read().decode("utf-8", "replace")
+    # Fields after the command (which may hold spaces and parentheses): state is field 3.
+    return text[text.rfind(")") + 2:].split()
+
+
+def cpu_seconds(pid):
+    """utime + stime of pid, in seconds."""
+    fields = _stat_fields(pid)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def zombies(pid):
+    """Pids of pid's children that are zombies."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            fields = _stat_fields(int(name))
+        except OSError:
+            continue
+        if fields[0] == "Z" and int(fields[1]) == pid:
+            out.append(int(name))
+    return out
+
+
+def quiescent(usherd, socket_names):
+    """Asserts the daemon is back at rest: no startups, no instances, per socket and globally.
+
+    Returns the status it read.
+    """
+    status = None
+    for name in socket_names:
+        status = usherd.wait_instances_gone(name, timeout=60)
+    check(status["startups"]["current"] == 0,
+          f"startups after the load: {status['startups']}")
+    for s in status["sockets"]:
+        check(s["startups"] == 0 and s["instances"] == 0,
+              f"{s['name']}: startups {s['startups']}, instances {s['instances']} after the load")
+    return status

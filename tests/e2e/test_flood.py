@@ -1,0 +1,176 @@
+#!/usr/bin/python3
+"""Floods: one source block hammers a slow-auth service while other sources log in.
+
+The service is tests/helpers/slow_auth (a login that takes DELAY_MS to authenticate, then
+sends READY=1). PerSourceMaxStartups=3 is well below MaxStartups' start of 10, so the
+flooding block alone can never push the global count into early drop: the other sources
+(127.0.0.3 and an ExemptSources= address, one login after another) keep being served. The
+flooder connects and leaves, so every instance it gets ends before readiness and its block
+earns noauth penalties until it is refused outright. Short penalties (max 6 s) let the test
+see the block forgiven afterwards: nothing fails permanently.
+
+Then the same with clients that reset at once (RST storm) and with clients that connect and
+send nothing (slowloris), held by the startup timeout.
+
+USHERD_FLOOD_CONNECTIONS sets the flood's size (default 3000).
+"""
+
+import os
+import re
+
+import harness
+import loadkit
+from harness import check, check_eq
+
+FLOOD = int(os.environ.get("USHERD_FLOOD_CONNECTIONS", "3000"))
+FLOODER, OTHER, EXEMPT = "127.0.0.2", "127.0.0.3", "127.0.0.9"
+CONFIG = (
+    "[Policy]\n"
+    "MaxStartups=10:30:40\n"
+    "PerSourceMaxStartups=3\n"
+    f"ExemptSources={EXEMPT}/32\n"
+    "PerSourcePenalties=noauth:2s crash:2s grace-exceeded:2s min:4s max:6s\n")
+
+
+def drop_sources(usherd):
+    """The peer addresses of the drops logged in full."""
+    return {m.group(1) for m in re.finditer(r"drop connection from \[([^\]]+)\]", usherd.log_text())}
+
+
+def settle(usherd):
+    """Waits for every instance to end and every penalty to expire; returns the status."""
+    loadkit.quiescent(usherd, ["login.socket"])
+    return loadkit.wait_until(
+        lambda: (lambda s: s if s["penalised_sources"] == 0 else None)(usherd.status()),
+        timeout=30, what="penalties expired")
+
+
+def check_at_rest(usherd, status, fds_before):
+    check_eq(status["startups"]["current"], 0, "global startups afterwards")
+    check_eq(status["penalised_sources"], 0, "penalised source blocks afterwards")
+    check_eq(status["instances"], [], "instances afterwards")
+    sock = usherd.socket_status("login.socket", status)
+    check_eq((sock["startups"], sock["instances"]), (0, 0), "socket startups and instances")
+    check_eq(sock["accepted"], sock["admitted"] + harness.total_dropped(sock),
+             "every accepted connection is admitted or dropped")
+    check_eq(loadkit.fd_count(usherd.proc.pid), fds_before, "usherd's open fds afterwards")
+    check_eq(loadkit.zombies(usherd.proc.pid), [], "zombie children of usherd")
+
+
+def test_a_flood_from_one_block_leaves_the_other_sources_served():
+    harness.require_binaries(loadkit.SLOW_AUTH)
+    with harness.Usherd(loadkit.slow_auth_units(delay_ms=150), config=CONFIG) as usherd:
+        port = usherd.port("login.socket")
+        check(loadkit.login(port, OTHER), "a login works before the flood")
+        loadkit.quiescent(usherd, ["login.socket"])
+        fds_before = loadkit.fd_count(usherd.proc.pid)
+
+        others = [loadkit.Steady(port, OTHER).start(), loadkit.Steady(port, EXEMPT).start()]
+        flood = loadkit.Clients(lambda i: loadkit.hit_and_leave(port, FLOODER), FLOOD).start()
+        flood.join(timeout=240)
+        for o in others:
+            o.stop()
+
+        status = usherd.status()
+        sock = usherd.socket_status("login.socket", status)
+        served = sum(o.served for o in others)
+        attempted = sum(o.attempted for o in others)
+        peak, full, start = (status["startups"][k] for k in ("peak", "full", "start"))
+        dropped = sock["dropped"]
+        print(f"flood: {FLOOD} connections from {FLOODER}; other sources: {served}/{attempted} "
+              f"served ({100 * served / attempted:.1f}%); startups peak {peak} (start {start}, "
+              f"full {full}); admitted {sock['admitted']}, dropped {dropped}")
+        for o in others:
+            check(not o.errors, f"logins from {o.source} failed: {o.errors[:3]}")
+            check(o.ratio() >= 0.99,
+                  f"{o.source}: {o.served}/{o.attempted} logins served during the flood")
+        check(peak <= full, f"startups peak {peak} <= full {full}")
+        check(peak < start, f"startups peak {peak} stayed below start {start}: no early drop")
+        check_eq(sock["accepted"], FLOOD + attempted + 1, "every connection reached usherd")
+        check(dropped.get("penalty", 0) > 0, f"the flooding block was penalised: {dropped}")
+        check(dropped.get("per-source-startups", 0) + dropped.get("penalty", 0) > FLOOD // 2,
+              f"most of the flood was refused by the per-source rules: {dropped}")
+        check(set(dropped) <= {"penalty", "per-source-startups"}, f"drop reasons: {dropped}")
+        check_eq(drop_sources(usherd), {FLOODER}, "sources of the logged drops")
+
+        status = settle(usherd)
+        check_at_rest(usherd, status, fds_before)
+        check(loadkit.login(port, FLOODER), "the flooding block is served again afterwards")
+
+
+def test_an_rst_storm_costs_nothing_that_stays():
+    harness.require_binaries(loadkit.SLOW_AUTH)
+    storm_size = max(FLOOD // 2, 100)
+    with harness.Usherd(loadkit.slow_auth_units(delay_ms=100), config=CONFIG) as usherd:
+        port = usherd.port("login.socket")
+        check(loadkit.login(port, OTHER), "a login works before the storm")
+        loadkit.quiescent(usherd, ["login.socket"])
+        fds_before = loadkit.fd_count(usherd.proc.pid)
+        rss_before = loadkit.rss_kib(usherd.proc.pid)
+
+        other = loadkit.Steady(port, OTHER).start()
+        storm = loadkit.Clients(lambda i: loadkit.hit_and_leave(port, "127.0.0.4", reset=True),
+                                storm_size).start()
+        storm.join(timeout=240)
+        other.stop()
+
+        status = settle(usherd)
+        sock = usherd.socket_status("login.socket", status)
+        print(f"RST storm: {storm_size} resets from 127.0.0.4; accepted {sock['accepted']}, "
+              f"admitted {sock['admitted']}, dropped {sock['dropped']}; other source "
+              f"{other.served}/{other.attempted} served; RSS {rss_before} -> "
+              f"{loadkit.rss_kib(usherd.proc.pid)} KiB")
+        check(not other.errors, f"logins during the storm failed: {other.errors[:3]}")
+        check(other.ratio() >= 0.99, f"{other.served}/{other.attempted} logins served")
+        # A connection reset before usherd accepted it may never reach accept(); none is
+        # counted twice, and every one usherd saw is accounted for.
+        check(sock["accepted"] <= storm_size + other.attempted + 1, "accepted at most sent")
+        check(sock["accepted"] >= other.attempted + 1, "the other source's logins accepted")
+        check_at_rest(usherd, status, fds_before)
+        check(loadkit.login(port, "127.0.0.4"), "the storming block is served again afterwards")
+
+
+def test_slowloris_holds_only_its_share_until_the_startup_timeout():
+    harness.require_binaries(loadkit.SLOW_AUTH)
+    held_count = 40
+    units = loadkit.slow_auth_units(delay_ms=50, socket_extra="X-StartupTimeoutSec=2\n")
+    with harness.Usherd(units, config=CONFIG) as usherd:
+        port = usherd.port("login.socket")
+        loadkit.quiescent(usherd, ["login.socket"])
+        fds_before = loadkit.fd_count(usherd.proc.pid)
+        mark = usherd.log_mark()
+        held = [loadkit.connect(port, "127.0.0.5") for _ in range(held_count)]
+        # Each connection is either an instance waiting for a banner that never comes, or
+        # dropped at once: the per-source limit admits 3.
+        sock = loadkit.wait_until(
+            lambda: (lambda s: s if s["accepted"] == held_count else None)(
+                usherd.socket_status("login.socket")),
+            timeout=30, what="every slowloris connection accepted")
+        check_eq(sock["admitted"], 3, "slowloris connections admitted (PerSourceMaxStartups=3)")
+        check_eq(sock["dropped"], {"per-source-startups": held_count - 3}, "the rest dropped")
+
+        # Meanwhile another source logs in as usual.
+        other = [loadkit.login(port, OTHER) for _ in range(20)]
+        check_eq(sum(other), 20, "logins from another source while slowloris holds")
+        check_eq(usherd.status()["startups"]["current"], 3, "slowloris holds 3 startups")
+
+        # The startup timeout stops the 3; every slowloris socket is closed by usherd.
+        for s in held:
+            check_eq(loadkit.read_until_closed(s), b"", "a slowloris socket ends without a word")
+            s.close()
+        usherd.wait_instances_gone("login.socket")
+        timeouts = [l for l in usherd.log_text().splitlines()[mark:]
+                    if re.search(r"timeout instance=login@", l)]
+        check_eq(len(timeouts), 3, "instances stopped by the startup timeout")
+        check(not loadkit.login(port, "127.0.0.5"), "the slowloris block is penalised")
+        status = settle(usherd)
+        check_eq(usherd.socket_status("login.socket", status)["dropped"].get("penalty"), 1,
+                 "the penalty drop")
+        check_at_rest(usherd, status, fds_before)
+        check(loadkit.login(port, "127.0.0.5"), "the slowloris block is served again afterwards")
+        print(f"slowloris: {held_count} silent connections, 3 admitted and stopped by the startup "
+              f"timeout, {held_count - 3} dropped; 20/20 logins from another source served")
+
+
+if __name__ == "__main__":
+    harness.main(globals())
