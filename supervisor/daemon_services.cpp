@@ -20,6 +20,7 @@ namespace usherd::supervisor {
 namespace {
 
 constexpr auto kMaxRestartDelay = std::chrono::minutes(5);
+constexpr auto kStableRun = std::chrono::seconds(10);
 
 bool should_restart(units::RestartPolicy policy, bool success, bool by_signal, int code,
                     const units::ServiceUnit& unit) {
@@ -174,7 +175,6 @@ void Daemon::service_step(SocketState& socket) {
       return;
     }
     run.phase = ServiceRun::Phase::running;
-    run.restarts = 0;
     spdlog::info("started service={} socket={}", socket.unit.service, socket.unit.name);
   }
 }
@@ -211,6 +211,9 @@ void Daemon::service_exited(SocketState& socket, const Instance& instance, bool 
     return;
   }
   bool deliberate = run.phase == ServiceRun::Phase::stopping;
+  // The back-off restarts from RestartSec= once the service has stayed up for a while (as
+  // long as systemd's default start-limit interval); a crash loop keeps doubling.
+  if (Clock::now() - instance.started >= kStableRun) run.restarts = 0;
   run.instance_key = 0;
   run.phase = ServiceRun::Phase::idle;
   run.stop_queue.clear();
@@ -232,26 +235,44 @@ void Daemon::service_ended(SocketState& socket, bool success, bool by_signal, in
   run.phase = ServiceRun::Phase::idle;
   run.instance_key = 0;
   if (stopping_) return;
-  if (should_restart(plan.unit.restart, success, by_signal, code, plan.unit)) {
-    ++run.restarts;
-    auto delay = std::chrono::duration_cast<Clock::duration>(plan.unit.restart_sec);
-    for (unsigned i = 1; i < run.restarts && delay < kMaxRestartDelay; ++i) delay *= 2;
-    delay = std::min<Clock::duration>(delay, kMaxRestartDelay);
-    run.phase = ServiceRun::Phase::restart_wait;
-    if (!run.timer) run.timer = std::make_unique<asio::steady_timer>(io_);
-    run.timer->expires_after(delay);
-    spdlog::info("restart service={} in {:.1f}s (attempt {})", socket.unit.service,
-                 std::chrono::duration<double>(delay).count(), run.restarts);
-    run.timer->async_wait([this, name = socket.unit.name](const boost::system::error_code& ec) {
-      SocketState* self = ec ? nullptr : find_socket(name);
-      if (self == nullptr || self->run.phase != ServiceRun::Phase::restart_wait) return;
-      self->run.phase = ServiceRun::Phase::idle;
-      start_service(*self);
-    });
+  bool restart = should_restart(plan.unit.restart, success, by_signal, code, plan.unit);
+  if (success && !restart) {
+    // Back to watching: the next connection starts the service again.
+    run.restarts = 0;
+    for (auto& l : socket.listeners) arm_listener(*l);
     return;
   }
-  // Back to watching: the next connection starts the service again.
-  for (auto& l : socket.listeners) arm_listener(*l);
+  // A restart, or a failure that leaves the service to the next connection: either way the
+  // attempts back off (RestartSec=, doubling on consecutive failures up to a cap), so a
+  // service that fails without taking its pending connection cannot spin usherd in a loop
+  // of activations. It never gives up for good.
+  ++run.restarts;
+  auto delay = std::chrono::duration_cast<Clock::duration>(plan.unit.restart_sec);
+  for (unsigned i = 1; i < run.restarts && delay < kMaxRestartDelay; ++i) delay *= 2;
+  delay = std::min<Clock::duration>(delay, kMaxRestartDelay);
+  if (!run.timer) run.timer = std::make_unique<asio::steady_timer>(io_);
+  run.timer->expires_after(delay);
+  double seconds = std::chrono::duration<double>(delay).count();
+  if (restart) {
+    run.phase = ServiceRun::Phase::restart_wait;
+    spdlog::info("restart service={} in {:.3f}s (attempt {})", socket.unit.service, seconds,
+                 run.restarts);
+  } else {
+    spdlog::info("watch socket={} again in {:.3f}s (service={} failed {} time{} in a row)",
+                 socket.unit.name, seconds, socket.unit.service, run.restarts,
+                 run.restarts == 1 ? "" : "s");
+  }
+  run.timer->async_wait(
+      [this, name = socket.unit.name, restart](const boost::system::error_code& ec) {
+        SocketState* self = ec ? nullptr : find_socket(name);
+        if (self == nullptr) return;
+        if (restart && self->run.phase == ServiceRun::Phase::restart_wait) {
+          self->run.phase = ServiceRun::Phase::idle;
+          start_service(*self);
+        } else if (!restart && self->run.phase == ServiceRun::Phase::idle) {
+          for (auto& l : self->listeners) arm_listener(*l);
+        }
+      });
 }
 
 void Daemon::stop_service(SocketState& socket) {

@@ -3,11 +3,16 @@
 
 curl reaches a local HTTP server through systemd-socket-proxyd started on the first
 connection; the proxy exits when idle (--exit-idle-time), and the next connection starts it
-again, because usherd keeps its own copy of the listening socket.
+again, because usherd keeps its own copy of the listening socket. Also inetd's "wait" mode
+(StandardInput=socket: the datagram socket itself on stdin), Restart= with its back-off and
+RestartPreventExitStatus=, and stopping: ExecStop= with $MAINPID, then KillMode=.
 """
 
 import http.server
 import os
+import select
+import signal
+import socket
 import threading
 
 import harness
@@ -57,6 +62,163 @@ def test_curl_through_socket_proxyd_across_an_idle_exit():
                             what="activation again")
     finally:
         server.shutdown()
+
+
+USHERCTL = harness.usherctl_binary()
+
+# A datagram service in inetd's wait mode: answers every datagram on the socket it finds on
+# stdin in upper case, and exits after a second without one.
+UDP_UPPER = ("import socket; s = socket.socket(fileno=0); s.settimeout(1.0)\n"
+             "while True:\n"
+             "    try: data, peer = s.recvfrom(2048)\n"
+             "    except TimeoutError: break\n"
+             "    s.sendto(data.upper(), peer)\n")
+
+
+def udp_ask(port, text):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
+        c.settimeout(20)
+        c.sendto(text, ("127.0.0.1", port))
+        return c.recvfrom(2048)[0]
+
+
+def test_wait_mode_hands_the_datagram_socket_on_stdin_and_watches_it_again():
+    script_dir = harness.TempDir("usherd-udp.")
+    with script_dir:
+        script = os.path.join(script_dir.path, "upper.py")
+        harness.write_file(script, UDP_UPPER)
+        units = {
+            "upper.socket": "[Socket]\nListenDatagram=127.0.0.1:0\n",
+            "upper.service": f"[Service]\nExecStart=/usr/bin/python3 {script}\n"
+                             "StandardInput=socket\nStandardOutput=journal\n",
+        }
+        with harness.Usherd(units) as usherd:
+            port = usherd.port("upper.socket")
+            mark = usherd.log_mark()
+            check_eq(udp_ask(port, b"first"), b"FIRST", "reply from the started service")
+            usherd.wait_log(r"end instance=upper\.service .*status=exited code=0", start_at=mark,
+                            what="the service's exit when idle")
+            mark = usherd.log_mark()
+            check_eq(udp_ask(port, b"second"), b"SECOND", "reply after the service exited")
+            usherd.wait_log(r"activate socket=upper\.socket", start_at=mark,
+                            what="the second datagram started it again")
+            sock = usherd.socket_status("upper.socket")
+            check_eq(harness.total_dropped(sock), 0, "nothing dropped")
+
+
+def test_restart_backs_off_and_restart_prevent_exit_status_stops_it():
+    units = {
+        "flaky.socket": "[Socket]\nListenStream=127.0.0.1:0\n",
+        "flaky.service": "[Service]\nExecStart=/bin/sh -c 'exit 3'\nRestart=always\n"
+                         "RestartSec=50ms\n",
+        "steady.socket": "[Socket]\nListenStream=127.0.0.1:0\n",
+        "steady.service": "[Service]\nExecStart=/bin/sh -c 'exit 3'\nRestart=on-failure\n"
+                          "RestartSec=50ms\nRestartPreventExitStatus=3\n",
+    }
+    with harness.Usherd(units) as usherd:
+        socket.create_connection(("127.0.0.1", usherd.port("flaky.socket")), timeout=10).close()
+        delays = []
+        for attempt in (1, 2, 3, 4):
+            m = usherd.wait_log(rf"restart service=flaky\.service in ([0-9.]+)s \(attempt {attempt}\)",
+                                what=f"restart attempt {attempt}")
+            delays.append(float(m.group(1)))
+        check_eq(delays, [0.05, 0.1, 0.2, 0.4], "RestartSec=, doubling on consecutive failures")
+        check(usherd.alive(), "usherd keeps going")
+
+        mark = usherd.log_mark()
+        socket.create_connection(("127.0.0.1", usherd.port("steady.socket")), timeout=10).close()
+        usherd.wait_log(r"end instance=steady\.service .*status=exited code=3", start_at=mark,
+                        what="the service's exit 3")
+        state = usherd.socket_status("steady.socket").get("service_state")
+        check_eq(state, "idle", "RestartPreventExitStatus=3: back to watching, no restart")
+        # The connection is still pending (the service never took it): the socket starts the
+        # service again, but after a back-off, never in a tight loop of activations.
+        delays = []
+        for attempt in (1, 2, 3):
+            m = usherd.wait_log(rf"watch socket=steady\.socket again in ([0-9.]+)s "
+                                rf"\(service=steady\.service failed {attempt} time",
+                                start_at=mark, what=f"back-off {attempt}")
+            delays.append(float(m.group(1)))
+        check_eq(delays, [0.05, 0.1, 0.2], "the activations back off")
+        check(not any("restart service=steady" in line
+                      for line in usherd.log_text().splitlines()[mark:]),
+              "no restart was scheduled for exit status 3")
+
+
+def wait_gone(pid, timeout=20.0):
+    """True once the process has ended (a pidfd polls readable), False at the deadline."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([fd], [], [], timeout)[0])
+    finally:
+        os.close(fd)
+
+
+def running(pid):
+    """The process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+            stat = f.read()
+    except FileNotFoundError:
+        return False
+    return stat[stat.rfind(")") + 2] != "Z"
+
+
+def stop_units(tmp, kill_mode):
+    return {
+        "svc.socket": "[Socket]\nListenStream=127.0.0.1:0\n",
+        "svc.service": f"""\
+[Service]
+Type=notify
+ExecStart=/bin/sh -c 'sleep 1000 & echo $! > {tmp}/child; {USHERCTL} notify --ready; wait'
+ExecStop=/bin/sh -c 'echo $MAINPID > {tmp}/stopped'
+KillMode={kill_mode}
+TimeoutStopSec=10s
+""",
+    }
+
+
+def run_and_stop(kill_mode):
+    """Starts the service, stops usherd; returns (main pid, the child's pid, ExecStop's $MAINPID)."""
+    tmp = harness.TempDir("usherd-stop.")
+    with tmp:
+        with harness.Usherd(stop_units(tmp.path, kill_mode)) as usherd:
+            mark = usherd.log_mark()
+            socket.create_connection(("127.0.0.1", usherd.port("svc.socket")), timeout=10).close()
+            usherd.wait_log(r"ready instance=svc\.service .*via=notify", start_at=mark,
+                            what="the service's READY=1")
+            main_pid = next(i["pid"] for i in usherd.status()["instances"]
+                            if i.get("socket") == "svc.socket")
+            with open(f"{tmp.path}/child", encoding="utf-8") as f:
+                child = int(f.read())
+            check_eq(usherd.stop(), 0, "usherd exit code")
+            usherd.wait_log(r"end instance=svc\.service:ExecStop .*code=0", start_at=mark,
+                            what="ExecStop= ran")
+            with open(f"{tmp.path}/stopped", encoding="utf-8") as f:
+                stopped = int(f.read())
+        return main_pid, child, stopped
+
+
+def test_stop_runs_exec_stop_then_kill_mode_process_leaves_the_child():
+    main_pid, child, stopped = run_and_stop("process")
+    try:
+        check_eq(stopped, main_pid, "ExecStop= saw $MAINPID")
+        # usherd has exited: whatever it was going to signal, it has.
+        check(running(child), "KillMode=process: the main's child still runs")
+    finally:
+        try:
+            os.kill(child, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_stop_with_kill_mode_control_group_ends_the_child_too():
+    main_pid, child, stopped = run_and_stop("control-group")
+    check_eq(stopped, main_pid, "ExecStop= saw $MAINPID")
+    check(wait_gone(child), "KillMode=control-group: the main's child was stopped too")
 
 
 if __name__ == "__main__":

@@ -252,5 +252,50 @@ def test_a_startup_lasts_until_sshd_logs_its_accepted_line_and_max_startups_boun
             check_eq(usherd.stop(), 0, "usherd exit code after SIGTERM")
 
 
+def test_an_ssh_session_survives_sigterm_of_usherd_and_a_new_start_adopts_it():
+    with SshdSetup(service_extra=f"X-ReadyLog={READY_LOG}\n") as setup:
+        with harness.Usherd(setup.units) as usherd:
+            port = usherd.port("ssh.socket")
+            mark = usherd.log_mark()
+            session = subprocess.Popen(
+                ["ssh", "-p", str(port), *harness.ssh_client_options(port, setup.client_key),
+                 f"{harness.TEST_USER}@127.0.0.1",
+                 'echo authenticated; while read l; do echo "got $l"; done'],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                def echo(text, what):
+                    session.stdin.write(text + "\n")
+                    session.stdin.flush()
+                    check_eq(session.stdout.readline(), f"got {text}\n", what)
+
+                check_eq(session.stdout.readline(), "authenticated\n", "session start")
+                usherd.wait_log(r"ready instance=ssh@\S+ .*via=log", start_at=mark,
+                                what="the session's sshd authenticated")
+                pending = connect(port)  # never authenticates: still starting at SIGTERM
+                read_banner(pending)
+                check_eq(usherd.stop(), 0, "usherd exit code on SIGTERM")
+                read_to_eof(pending)  # EOF (a timeout fails): the unauthenticated sshd stopped
+                pending.close()
+                echo("while usherd is down", "the session works with usherd stopped")
+
+                usherd.restart()
+                usherd.wait_log(r"adopt instances=1 ", what="re-adoption of the session")
+                live = instances_of(usherd.status(), "ssh.socket")
+                check(len(live) == 1 and live[0].get("state") == "running" and live[0]["adopted"],
+                      f"the session's sshd is adopted as running: {live}")
+                echo("after the restart", "the session works after the new start")
+                # The listener is bound anew (port 0 here: a new port).
+                out = setup.ssh(usherd.port("ssh.socket"), "echo new-login").stdout
+                check_eq(out.strip(), "new-login", "a new login through the new usherd")
+                session.stdin.close()
+                check_eq(session.wait(timeout=20), 0, "the session's ssh exit code")
+            finally:
+                if session.poll() is None:
+                    session.kill()
+                    session.wait()
+            usherd.wait_instances_gone("ssh.socket")
+            check_eq(usherd.stop(), 0, "usherd exit code after SIGTERM")
+
+
 if __name__ == "__main__":
     harness.main(globals())
