@@ -12,6 +12,34 @@
 #include "units/values.h"
 
 namespace usherd::units {
+namespace {
+
+// Puts a [Policy] setting back to its built-in default; false for a key it does not know.
+bool reset_to_default(DaemonConfig& c, const std::string& key) {
+  const DaemonConfig defaults;
+  if (key == "MaxStartups") {
+    c.max_startups = defaults.max_startups;
+  } else if (key == "PerSourceMaxStartups") {
+    c.per_source_max_startups = defaults.per_source_max_startups;
+  } else if (key == "PerSourceNetBlockSize") {
+    c.per_source_net_block_size = defaults.per_source_net_block_size;
+  } else if (key == "StartupTimeoutSec") {
+    c.startup_timeout = defaults.startup_timeout;
+  } else if (key == "ExemptSources") {
+    c.exempt_sources.clear();
+  } else if (key == "ReservedStartups") {
+    c.reserved_startups = defaults.reserved_startups;
+  } else if (key == "PerSourcePenalties") {
+    c.per_source_penalties = defaults.per_source_penalties;
+  } else if (key == "PerSourcePenaltyExemptList") {
+    c.per_source_penalty_exempt_list.clear();
+  } else {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
 
 DaemonConfigResult parse_daemon_config(std::string_view text, const std::string& path,
                                        std::vector<Diagnostic>& diagnostics) {
@@ -43,6 +71,8 @@ DaemonConfigResult parse_daemon_config(std::string_view text, const std::string&
         c.metrics_listen = std::move(*address);
         continue;
       }
+    } else if (e.value.empty() && reset_to_default(c, key)) {
+      continue;  // systemd's rule: an empty assignment resets the setting
     } else if (key == "MaxStartups") {
       auto m = policy::MaxStartups::parse(e.value);
       if (!m) {
@@ -77,10 +107,6 @@ DaemonConfigResult parse_daemon_config(std::string_view text, const std::string&
       continue;
     } else if (key == "ExemptSources" || key == "PerSourcePenaltyExemptList") {
       auto& list = key == "ExemptSources" ? c.exempt_sources : c.per_source_penalty_exempt_list;
-      if (e.value.empty()) {
-        list.clear();
-        continue;
-      }
       auto parsed = policy::parse_cidr_list(e.value);
       if (!parsed) {
         reject(e, parsed.error());

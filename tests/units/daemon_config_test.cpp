@@ -55,3 +55,28 @@ TEST_CASE("a bad usherd.conf value is an error that marks the file unusable", "[
   CHECK(d[1].to_string() == "usherd.conf:3: Unknown key name 'Foo' in section 'Policy', ignoring.");
   CHECK(d[1].severity == Diagnostic::Severity::warning);
 }
+
+TEST_CASE("an empty assignment puts a usherd.conf setting back to its default", "[units][daemon]") {
+  std::vector<Diagnostic> d;
+  auto r = parse_daemon_config(
+      "[Policy]\nMaxStartups=3:50:9\nMaxStartups=\nPerSourceMaxStartups=4\n"
+      "PerSourceMaxStartups=\nPerSourceNetBlockSize=24:64\nPerSourceNetBlockSize=\n"
+      "StartupTimeoutSec=2min\nStartupTimeoutSec=\nExemptSources=10.0.0.0/8\nExemptSources=\n"
+      "ReservedStartups=5\nReservedStartups=\nPerSourcePenalties=crash:2m\nPerSourcePenalties=\n"
+      "PerSourcePenaltyExemptList=192.0.2.1\nPerSourcePenaltyExemptList=\n"
+      "[Metrics]\nListenStream=127.0.0.1:9100\nListenStream=\n",
+      "usherd.conf", d);
+  REQUIRE(r.ok);
+  CHECK(d.empty());
+  const DaemonConfig defaults;
+  const DaemonConfig& c = r.config;
+  CHECK(c.max_startups == defaults.max_startups);
+  CHECK_FALSE(c.per_source_max_startups);
+  CHECK(c.per_source_net_block_size == defaults.per_source_net_block_size);
+  CHECK(c.startup_timeout == defaults.startup_timeout);
+  CHECK(c.exempt_sources.empty());
+  CHECK(c.reserved_startups == defaults.reserved_startups);
+  CHECK(c.per_source_penalties.crash == defaults.per_source_penalties.crash);
+  CHECK(c.per_source_penalty_exempt_list.empty());
+  CHECK_FALSE(c.metrics_listen);
+}
