@@ -103,6 +103,12 @@ Result<std::optional<Notification>> receive_notification(int fd) {
   return std::optional<Notification>(std::move(note));
 }
 
+const char* notify_problem(const Notification& note) {
+  if (note.truncated) return "truncated";
+  if (note.payload.find('\0') != std::string::npos) return "embedded NUL";
+  return nullptr;
+}
+
 std::vector<std::pair<std::string, std::string>> parse_notify_payload(std::string_view payload) {
   std::vector<std::pair<std::string, std::string>> pairs;
   while (!payload.empty()) {

@@ -5,7 +5,8 @@
 // Readiness ends a startup, so it must not be forgeable: attribution rests on the sender's
 // credentials (checked by the supervisor against the instance's process tree), never on who
 // can write to the socket, which is mode 0666 so services under User= reach it. Descriptors
-// passed with SCM_RIGHTS are closed on arrival; oversized datagrams are flagged truncated.
+// passed with SCM_RIGHTS are closed on arrival; oversized datagrams and datagrams with a NUL
+// byte are ignored (notify_problem).
 #pragma once
 
 #include <sys/socket.h>
@@ -39,6 +40,11 @@ Result<UniqueFd> open_notify_socket(const std::string& path);
 
 /// Receives one datagram; nullopt when none is waiting (EAGAIN).
 Result<std::optional<Notification>> receive_notification(int fd);
+
+/// Why a datagram is ignored whoever sent it, or nullptr when it may be read: "truncated"
+/// (longer than kNotifyPayloadMax), "embedded NUL" (systemd ignores such datagrams too: a
+/// payload is text, and a NUL would let a C reader see a different message than we do).
+const char* notify_problem(const Notification& note);
 
 /// Splits a payload into KEY=VALUE pairs (newline-separated); lines without '=' or with an
 /// empty key are skipped.

@@ -7,7 +7,6 @@
 
 #include <cstring>
 
-#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include "base/unique_fd.h"
@@ -61,18 +60,7 @@ Result<boost::json::value> control_call(const std::string& runtime_dir,
     if (n == 0) break;
     answer.append(buf, static_cast<std::size_t>(n));
   }
-  boost::system::error_code ec;
-  boost::json::value value = boost::json::parse(answer, ec);
-  if (ec || !value.is_object()) return fail("usherd sent a malformed answer");
-  const auto& obj = value.as_object();
-  const auto* ok = obj.if_contains("ok");
-  if (ok == nullptr || !ok->is_bool()) return fail("usherd sent a malformed answer");
-  if (!ok->as_bool()) {
-    const auto* error = obj.if_contains("error");
-    return fail(error && error->is_string() ? std::string(error->as_string()) : "refused");
-  }
-  const auto* result = obj.if_contains("result");
-  return result ? *result : boost::json::value(nullptr);
+  return parse_control_answer(answer);
 }
 
 }  // namespace usherd::supervisor

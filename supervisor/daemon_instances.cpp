@@ -364,10 +364,12 @@ void Daemon::on_notification() {
     if (!*received) return;
     const activation::Notification& note = **received;
     Instance* instance = note.sender ? attribute_sender(note.sender->pid) : nullptr;
-    if (instance == nullptr || note.truncated) {
+    const char* problem = activation::notify_problem(note);
+    if (instance == nullptr || problem != nullptr) {
       ++notify_rejected_;
-      spdlog::debug("notify rejected sender_pid={} bytes={}", note.sender ? note.sender->pid : 0,
-                    note.payload.size());
+      spdlog::debug("notify rejected sender_pid={} bytes={} reason={}",
+                    note.sender ? note.sender->pid : 0, note.payload.size(),
+                    problem ? problem : "unattributed");
       continue;
     }
     for (const auto& [key, value] : activation::parse_notify_payload(note.payload)) {

@@ -196,6 +196,17 @@ void Daemon::service_exited(SocketState& socket, const Instance& instance, bool 
       ++run.step;
       service_step(socket);
     } else if (run.phase == ServiceRun::Phase::post) {
+      bool ignore =
+          run.step < plan.post_ignore_failure.size() && plan.post_ignore_failure[run.step];
+      if (!success && !ignore) {
+        // systemd.service(5): a failing ExecStartPre=/ExecStartPost= without "-" fails the
+        // start, and the main process is stopped.
+        spdlog::error("failed service={} ExecStartPost= exited with {}: stopping it",
+                      socket.unit.service, code);
+        run.start_failed = true;
+        stop_service(socket);
+        return;
+      }
       ++run.step;
       service_step(socket);
     } else if (instance.key == run.helper_key) {
@@ -219,6 +230,11 @@ void Daemon::service_exited(SocketState& socket, const Instance& instance, bool 
   run.stop_queue.clear();
   run.reload_queue.clear();
   if (run.timer) run.timer->cancel();
+  if (deliberate && run.start_failed) {
+    run.start_failed = false;
+    service_ended(socket, false, false, 1);  // a failed start: Restart= and the back-off apply
+    return;
+  }
   if (deliberate) {
     // Stopped by usherd: not a failure, and no restart; the next connection starts it again.
     run.restarts = 0;

@@ -46,11 +46,9 @@ std::string escape_label(std::string_view value) {
   return out;
 }
 
-/// One control connection: read the request until EOF (bounded in size and time), answer.
-struct ControlConnection;
-void drain_control(const std::shared_ptr<ControlConnection>& conn);
-
-struct ControlConnection : std::enable_shared_from_this<ControlConnection> {
+/// One control connection: read the request until EOF (bounded in size and time), answer,
+/// then drain. Every path ends in the answer being written or the deadline closing the socket.
+struct ControlConnection {
   ControlConnection(asio::io_context& io, int fd) : socket(io, fd), deadline(io) {}
   asio::posix::stream_descriptor socket;
   asio::steady_timer deadline;
@@ -70,6 +68,21 @@ void drain_control(const std::shared_ptr<ControlConnection>& conn) {
                                });
 }
 
+void send_answer(const std::shared_ptr<ControlConnection>& conn, std::string answer) {
+  conn->answer = std::move(answer);
+  conn->request.clear();
+  asio::async_write(conn->socket, asio::buffer(conn->answer),
+                    [conn](const boost::system::error_code& e, std::size_t) {
+                      if (e) return;
+                      // Half-close, then drain what the client may still be sending (an
+                      // oversized request, or a refused peer's): closing with unread data
+                      // would reset the connection and lose the answer. The deadline still
+                      // bounds this.
+                      ::shutdown(conn->socket.native_handle(), SHUT_WR);
+                      drain_control(conn);
+                    });
+}
+
 }  // namespace
 
 boost::json::object Daemon::status_json(Clock::time_point now) const {
@@ -87,6 +100,11 @@ boost::json::object Daemon::status_json(Clock::time_point now) const {
   out["uptime_s"] = age_seconds(started_at_, now);
   out["pid"] = static_cast<std::int64_t>(::getpid());
   out["reloads"] = reloads_;
+  out["notify_rejected"] = notify_rejected_;
+  boost::json::object control;
+  control["answered"] = control_answered_;
+  control["refused"] = control_refused_;
+  out["control_requests"] = control;
   if (!metrics_bound_.empty()) out["metrics_listen"] = metrics_bound_;
   boost::json::array sockets;
   for (const auto& s : sockets_) {
@@ -234,6 +252,10 @@ std::string Daemon::metrics_text(Clock::time_point now) const {
   out += "# HELP usherd_notify_rejected_total Notify datagrams not attributable to an instance.\n";
   out += "# TYPE usherd_notify_rejected_total counter\n";
   out += fmt::format("usherd_notify_rejected_total {}\n", notify_rejected_);
+  out += "# HELP usherd_control_requests_total Control requests, by answer.\n";
+  out += "# TYPE usherd_control_requests_total counter\n";
+  out += fmt::format("usherd_control_requests_total{{result=\"ok\"}} {}\n", control_answered_);
+  out += fmt::format("usherd_control_requests_total{{result=\"error\"}} {}\n", control_refused_);
   return out;
 }
 
@@ -268,30 +290,29 @@ void Daemon::arm_control() {
           int fd =
               ::accept4(control_->native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
           if (fd < 0) break;
-          UniqueFd owned(fd);
-          ucred cred{};
-          socklen_t len = sizeof cred;
-          auto conn = std::make_shared<ControlConnection>(io_, owned.release());
-          if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
-              (cred.uid != 0 && cred.uid != ::geteuid())) {
-            std::string answer = control_error("permission denied: the control socket is for root");
-            (void)::send(fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-            continue;  // closes
-          }
+          auto conn = std::make_shared<ControlConnection>(io_, fd);
           conn->deadline.expires_after(kRequestDeadline);
-          conn->deadline.async_wait([conn](const boost::system::error_code& e) {
+          conn->deadline.async_wait([this, conn](const boost::system::error_code& e) {
             if (e) return;
-            if (!conn->answer.empty()) {
-              boost::system::error_code ignored;
-              conn->socket.close(ignored);
-              return;
+            if (conn->answer.empty()) {
+              ++control_refused_;
+              std::string answer = control_error("request not completed in time");
+              (void)::send(conn->socket.native_handle(), answer.data(), answer.size(),
+                           MSG_DONTWAIT | MSG_NOSIGNAL);
             }
-            std::string answer = control_error("request not completed in time");
-            (void)::send(conn->socket.native_handle(), answer.data(), answer.size(),
-                         MSG_DONTWAIT | MSG_NOSIGNAL);
             boost::system::error_code ignored;
             conn->socket.close(ignored);
           });
+          ucred cred{};
+          socklen_t len = sizeof cred;
+          if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+              (cred.uid != 0 && cred.uid != ::geteuid())) {
+            // The socket is 0600, so only a loosened mode lets anyone else this far.
+            ++control_refused_;
+            spdlog::warn("refuse control connection uid={} pid={}", cred.uid, cred.pid);
+            send_answer(conn, control_error("permission denied: the control socket is for root"));
+            continue;
+          }
           read_control(conn);
         }
         arm_control();
@@ -300,53 +321,52 @@ void Daemon::arm_control() {
 
 void Daemon::read_control(std::shared_ptr<void> opaque) {
   auto conn = std::static_pointer_cast<ControlConnection>(opaque);
-  conn->socket.async_read_some(
-      asio::buffer(conn->buf), [this, conn](const boost::system::error_code& ec, std::size_t n) {
-        if (ec && ec != asio::error::eof) {
-          conn->deadline.cancel();
-          return;
-        }
-        conn->request.append(conn->buf, n);
-        bool too_large = conn->request.size() > kMaxRequest;
-        if (!ec && !too_large) {
-          read_control(conn);
-          return;
-        }
-        conn->answer =
-            too_large ? control_error("request too large") : answer_control(conn->request);
-        conn->request.clear();
-        asio::async_write(conn->socket, asio::buffer(conn->answer),
-                          [conn](const boost::system::error_code& e, std::size_t) {
-                            if (e) return;
-                            // Half-close, then drain what the client may still be sending (an
-                            // oversized request): closing with unread data would reset the
-                            // connection and lose the answer. The deadline still bounds this.
-                            ::shutdown(conn->socket.native_handle(), SHUT_WR);
-                            drain_control(conn);
-                          });
-      });
+  conn->socket.async_read_some(asio::buffer(conn->buf),
+                               [this, conn](const boost::system::error_code& ec, std::size_t n) {
+                                 if (ec && ec != asio::error::eof) {
+                                   conn->deadline.cancel();
+                                   return;
+                                 }
+                                 conn->request.append(conn->buf, n);
+                                 bool too_large = conn->request.size() > kMaxRequest;
+                                 if (!ec && !too_large) {
+                                   read_control(conn);
+                                   return;
+                                 }
+                                 send_answer(conn, answer_control(conn->request));
+                               });
 }
 
-std::string Daemon::answer_control(const std::string& body) {
+std::string Daemon::answer_control(std::string_view body) {
+  auto ok = [this](const boost::json::value& result) {
+    ++control_answered_;
+    return control_ok(result);
+  };
+  auto refuse = [this](std::string_view message) {
+    ++control_refused_;
+    return control_error(message);
+  };
   ControlRequest request = parse_control_request(body);
-  if (!request.error.empty()) return control_error(request.error);
+  if (!request.error.empty()) return refuse(request.error);
   Clock::time_point now = Clock::now();
-  if (request.command == "status") return control_ok(status_json(now));
-  if (request.command == "status-text") return control_ok(boost::json::value(status_text(now)));
-  if (request.command == "list") return control_ok(list_json(now));
-  if (request.command == "metrics") return control_ok(boost::json::value(metrics_text(now)));
-  if (request.command == "reload") {
-    auto [ok, report] = reload();
-    return ok ? control_ok(boost::json::value(report)) : control_error(report);
+  switch (request.command) {
+    case ControlCommand::status:
+      return ok(status_json(now));
+    case ControlCommand::status_text:
+      return ok(boost::json::value(status_text(now)));
+    case ControlCommand::list:
+      return ok(list_json(now));
+    case ControlCommand::metrics:
+      return ok(boost::json::value(metrics_text(now)));
+    case ControlCommand::reload: {
+      auto [done, report] = reload();
+      return done ? ok(boost::json::value(report)) : refuse(report);
+    }
+    case ControlCommand::stop:
+      if (!stop_instance(request.id)) return refuse("no instance " + request.id);
+      return ok(boost::json::value("stopping " + request.id));
   }
-  if (request.command == "stop") {
-    const boost::json::value* id = request.args.if_contains("id");
-    if (id == nullptr || !id->is_string()) return control_error("stop needs an instance id");
-    std::string name(id->as_string());
-    if (!stop_instance(name)) return control_error("no instance " + name);
-    return control_ok(boost::json::value("stopping " + name));
-  }
-  return control_error("unknown command " + request.command);
+  return refuse("unknown command");
 }
 
 void Daemon::start_metrics_listener() {

@@ -214,6 +214,24 @@ TEST_CASE("an oversized notification is cut at the cap and marked truncated",
   CHECK(note.truncated);
   CHECK(note.payload.size() == kNotifyPayloadMax);
   CHECK(note.payload == big.substr(0, kNotifyPayloadMax));
+  CHECK(std::string(notify_problem(note)) == "truncated");
+}
+
+TEST_CASE("a notification with a NUL byte is ignored as a whole, as systemd does",
+          "[activation][notify]") {
+  NotifyDir dir;
+  auto fd = open_notify_socket(dir.socket);
+  REQUIRE(fd);
+  REQUIRE(send_notification(dir.socket, std::string("STATUS=x\0\nREADY=1", 17)));
+  auto note = receive_one(fd->get());
+  CHECK(note.payload.size() == 17);
+  CHECK_FALSE(note.truncated);
+  REQUIRE(notify_problem(note) != nullptr);
+  CHECK(std::string(notify_problem(note)) == "embedded NUL");
+  REQUIRE(send_notification(dir.socket,
+                            "READY=1\nSTATUS=\xff\x01"
+                            "binary"));
+  CHECK(notify_problem(receive_one(fd->get())) == nullptr);
 }
 
 TEST_CASE("notify payloads split into KEY=VALUE pairs and skip garbage lines",

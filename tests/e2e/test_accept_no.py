@@ -145,6 +145,24 @@ def test_restart_backs_off_and_restart_prevent_exit_status_stops_it():
               "no restart was scheduled for exit status 3")
 
 
+def test_a_failing_exec_start_post_stops_the_service_and_a_dash_ignores_it():
+    units = {
+        "post.socket": "[Socket]\nListenStream=127.0.0.1:0\n",
+        "post.service": "[Service]\nExecStart=/bin/sleep 1000\n"
+                        "ExecStartPost=-/bin/false\nExecStartPost=/bin/false\nRestartSec=2min\n",
+    }
+    with harness.Usherd(units) as usherd:
+        conn = socket.create_connection(("127.0.0.1", usherd.port("post.socket")), timeout=10)
+        usherd.wait_log(r"end instance=post\.service:ExecStartPost\[0\] .*code=1",
+                        what="the first ExecStartPost= (ignored)")
+        usherd.wait_log(r"failed service=post\.service ExecStartPost= exited with 1: stopping it",
+                        what="the second ExecStartPost= failing the start")
+        usherd.wait_log(r"end instance=post\.service pid=\d+ status=killed signal=Terminated",
+                        what="the main process stopped")
+        usherd.wait_log(r"watch socket=post\.socket again in 120\.000s", what="a failed start")
+        conn.close()
+
+
 def wait_gone(pid, timeout=20.0):
     """True once the process has ended (a pidfd polls readable), False at the deadline."""
     try:
