@@ -16,6 +16,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -218,7 +219,7 @@ class Daemon {
   void start_control();
   void arm_control();
   void read_control(std::shared_ptr<void> connection);
-  std::string answer_control(const std::string& body);
+  std::string answer_control(std::string_view body);
   void start_metrics_listener();
 
   SocketState* find_socket(const std::string& name);
@@ -249,6 +250,8 @@ class Daemon {
 
   // Counters that are not the policy's (which counts admissions and drops).
   std::uint64_t notify_rejected_ = 0;
+  std::uint64_t control_answered_ = 0;  ///< control requests answered ok
+  std::uint64_t control_refused_ = 0;   ///< answered with an error (bad, slow, not root)
   std::uint64_t startup_timeouts_ = 0;
   std::uint64_t spawn_failures_ = 0;
   std::uint64_t reloads_ = 0;
