@@ -6,6 +6,8 @@
 // so the loop can tell "re-arm" from "pause this listener".
 #pragma once
 
+#include <cerrno>
+
 #include "activation/socket_address.h"
 #include "base/result.h"
 #include "base/unique_fd.h"
@@ -21,5 +23,12 @@ struct Accepted {
 
 /// Accepts one pending connection.
 Result<Accepted> accept_connection(int listen_fd);
+
+/// True for the accept4() errors that mean this process ran out of something (EMFILE,
+/// ENFILE, ENOMEM, ENOBUFS): the connection stays queued and accepting again at once would
+/// fail again, so the caller pauses that listening socket instead of spinning on it.
+inline bool is_resource_exhaustion(int error) {
+  return error == EMFILE || error == ENFILE || error == ENOMEM || error == ENOBUFS;
+}
 
 }  // namespace usherd::activation

@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/write.hpp>
@@ -16,6 +18,9 @@
 
 namespace usherd::supervisor {
 namespace {
+
+/// How long the control socket waits before accepting again when usherd is out of fds.
+constexpr auto kControlPause = std::chrono::milliseconds(250);
 
 double age_seconds(Clock::time_point started, Clock::time_point now) {
   return std::chrono::duration<double>(now - started).count();
@@ -289,7 +294,18 @@ void Daemon::arm_control() {
         for (int i = 0; i < 16; ++i) {
           int fd =
               ::accept4(control_->native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-          if (fd < 0) break;
+          if (fd < 0) {
+            if (!activation::is_resource_exhaustion(errno)) break;
+            // Out of fds: the request stays queued and the socket readable, so re-arming
+            // now would spin. Retry after a pause (the accept listeners log the episode).
+            spdlog::debug("control accept paused for {}ms: {}", kControlPause.count(),
+                          std::strerror(errno));
+            auto pause = std::make_shared<asio::steady_timer>(io_, kControlPause);
+            pause->async_wait([this, pause](const boost::system::error_code& e) {
+              if (!e) arm_control();
+            });
+            return;
+          }
           auto conn = std::make_shared<ControlConnection>(io_, fd);
           conn->deadline.expires_after(kRequestDeadline);
           conn->deadline.async_wait([this, conn](const boost::system::error_code& e) {

@@ -8,6 +8,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "activation/accept.h"
+
 namespace usherd::supervisor {
 namespace http = boost::beast::http;
 namespace asio = boost::asio;
@@ -63,9 +65,10 @@ struct Session : std::enable_shared_from_this<Session> {
 
 struct HttpMetrics::Impl {
   Impl(asio::io_context& io_, UniqueFd fd, std::function<std::string()> r)
-      : io(io_), listener(io_, fd.release()), render(std::move(r)) {}
+      : io(io_), listener(io_, fd.release()), pause(io_), render(std::move(r)) {}
   asio::io_context& io;
   asio::posix::stream_descriptor listener;
+  asio::steady_timer pause;  ///< out of fds: accept again later, not at once (no spin)
   std::function<std::string()> render;
 
   void arm() {
@@ -75,7 +78,14 @@ struct HttpMetrics::Impl {
           for (int i = 0; i < 16; ++i) {
             int fd =
                 ::accept4(listener.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-            if (fd < 0) break;
+            if (fd < 0) {
+              if (!activation::is_resource_exhaustion(errno)) break;
+              pause.expires_after(std::chrono::milliseconds(250));
+              pause.async_wait([this](const boost::system::error_code& e) {
+                if (!e) arm();
+              });
+              return;
+            }
             std::make_shared<Session>(io, fd, render)->start();
           }
           arm();
