@@ -1,6 +1,8 @@
-// usherctl: talks to a running usherd over RUNTIME/control, and sends readiness
-// notifications for instances (`usherctl notify --ready`, a drop-in for systemd-notify).
-// Exit codes: 0 ok, 1 refused or failed, 2 usage.
+// usherctl: talks to a running usherd over RUNTIME/control, sends readiness notifications for
+// instances (`usherctl notify --ready`, a drop-in for systemd-notify), and writes unit files
+// from xinetd or launchd configurations (`usherctl import`).
+// Exit codes: 0 ok, 1 refused or failed (import: something could not be imported; what was
+// importable is still written or printed), 2 usage.
 #include <unistd.h>
 
 #include <cstdio>
@@ -12,6 +14,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "activation/notify.h"
+#include "importer/importer.h"
 #include "supervisor/control_client.h"
 
 namespace {
@@ -49,6 +52,35 @@ void print_list(const boost::json::value& v) {
   std::cout << list.size() << " instances\n";
 }
 
+// usherctl import: findings on stderr (one line each), units on stdout or into --to DIR.
+int run_import(const std::string& kind, const std::vector<std::string>& files,
+               const std::string& to, const importer::Options& options) {
+  importer::Report report = kind == "xinetd" ? importer::import_xinetd(files, options)
+                                             : importer::import_launchd(files, options);
+  for (const auto& finding : report.all_findings())
+    std::fprintf(stderr, "%s\n", finding.to_string().c_str());
+  unsigned imported = 0, disabled = 0, failed = 0;
+  for (const auto& job : report.jobs) {
+    imported += job.outcome == importer::Outcome::imported;
+    disabled += job.outcome == importer::Outcome::disabled;
+    failed += job.outcome == importer::Outcome::failed;
+  }
+  int rc = report.ok() ? 0 : 1;
+  if (to.empty()) {
+    std::cout << importer::print_units(report);
+  } else {
+    auto written = importer::write_units(report, to);
+    if (!written) {
+      std::fprintf(stderr, "usherctl import: %s\n", written.error().to_string().c_str());
+      return 1;
+    }
+    for (const auto& path : *written) std::cout << "wrote " << path << "\n";
+  }
+  std::fprintf(stderr, "usherctl import: %u imported, %u disabled (skipped), %u not importable\n",
+               imported, disabled, failed);
+  return rc;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -82,6 +114,23 @@ int main(int argc, char** argv) {
                      "send as this pid (default: the parent, as systemd-notify)");
   notify->add_flag("--own-pid", own_pid, "send as usherctl's own pid");
 
+  std::string import_kind, import_to;
+  std::vector<std::string> import_files;
+  importer::Options import_options;
+  auto* import = app.add_subcommand("import", "unit files from xinetd or launchd configurations");
+  import->add_option("KIND", import_kind, "xinetd or launchd")
+      ->required()
+      ->check(CLI::IsMember({"xinetd", "launchd"}));
+  import
+      ->add_option("FILE", import_files,
+                   "xinetd.conf files (or directories, read as includedir), or launchd plists")
+      ->required();
+  import->add_option("--to", import_to, "write the units into this directory (default: print)");
+  import->add_flag("--allow-open", import_options.allow_open,
+                   "drop access rules that cannot be expressed instead of failing the service");
+  import->add_flag("--include-disabled", import_options.include_disabled,
+                   "import disabled services too");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -114,6 +163,7 @@ int main(int argc, char** argv) {
     return call(runtime_dir, "stop", args,
                 [](const auto& v) { std::cout << v.as_string().c_str() << "\n"; });
   }
+  if (*import) return run_import(import_kind, import_files, import_to, import_options);
   if (*notify) {
     // Run from pam_exec (the recommended OpenSSH setup), usherctl is called for every PAM
     // session event; only open_session, which follows a successful authentication, means

@@ -1,0 +1,231 @@
+// xinetd's rules for defaults, operators and repeated attributes; see xinetd_service.h.
+#include <algorithm>
+#include <array>
+
+#include "importer/xinetd_service.h"
+
+namespace usherd::importer {
+namespace {
+
+// parse.c's attribute tables: how many values each takes (a positive number exactly, -1 any
+// number, -2 any number and the list operators '+=' / '-=').
+struct AttributeInfo {
+  std::string_view name;
+  int values;
+};
+
+constexpr std::array<AttributeInfo, 45> kServiceAttributes = {{
+    {"socket_type", 1},
+    {"protocol", 1},
+    {"wait", 1},
+    {"user", 1},
+    {"group", 1},
+    {"server", 1},
+    {"server_args", -1},
+    {"instances", 1},
+    {"log_on_success", -2},
+    {"log_on_failure", -2},
+    {"log_type", -1},
+    {"only_from", -2},
+    {"no_access", -2},
+    {"access_times", -1},
+    {"type", -1},
+    {"rpc_version", 1},
+    {"rpc_number", 1},
+    {"id", 1},
+    {"env", -2},
+    {"port", 1},
+    {"passenv", -2},
+    {"flags", -1},
+    {"nice", 1},
+    {"redirect", 2},
+    {"banner", 1},
+    {"bind", 1},
+    {"interface", 1},
+    {"per_source", 1},
+    {"groups", 1},
+    {"banner_success", 1},
+    {"banner_fail", 1},
+    {"cps", 2},
+    {"disable", 1},
+    {"max_load", 1},
+    {"rlimit_as", 1},
+    {"rlimit_cpu", 1},
+    {"rlimit_data", 1},
+    {"rlimit_files", 1},
+    {"rlimit_rss", 1},
+    {"rlimit_stack", 1},
+    {"v6only", 1},
+    {"deny_time", 1},
+    {"umask", 1},
+    {"libwrap", 1},
+    {"mdns", 1},
+}};
+
+constexpr std::array<AttributeInfo, 20> kDefaultsAttributes = {{
+    {"log_type", -2}, {"log_on_success", -2}, {"log_on_failure", -2},
+    {"disabled", -2}, {"no_access", -2},      {"only_from", -2},
+    {"instances", 1}, {"passenv", -2},        {"banner", 1},
+    {"bind", 1},      {"interface", 1},       {"per_source", 1},
+    {"groups", 1},    {"banner_success", 1},  {"banner_fail", 1},
+    {"cps", 2},       {"enabled", -2},        {"max_load", 1},
+    {"v6only", 1},    {"umask", 1},
+}};
+
+// The list attributes a service entry starts with a copy of (parse.c get_service_entry()).
+constexpr std::array<std::string_view, 5> kInheritedLists = {"log_on_success", "log_on_failure",
+                                                             "only_from", "no_access", "passenv"};
+
+template <std::size_t N>
+const AttributeInfo* find_info(const std::array<AttributeInfo, N>& table, std::string_view name) {
+  for (const auto& info : table)
+    if (info.name == name) return &info;
+  return nullptr;
+}
+
+std::string canonical(const std::string& name) {
+  return name == "interface" ? "bind" : name;
+}
+
+struct Defaults {
+  std::map<std::string, const XinetdAttribute*> single;
+  std::map<std::string, std::vector<ListOp>> lists;
+};
+
+// Applies one attribute line to either a service or the defaults; findings go to out.
+void apply(const XinetdAttribute& a, bool in_defaults, const std::string& service,
+           std::map<std::string, const XinetdAttribute*>& single,
+           std::map<std::string, std::vector<ListOp>>& lists, std::vector<Finding>& out) {
+  auto report = [&](Severity severity, std::string message) {
+    out.push_back({severity, a.file, a.line, service.empty() ? "" : "service " + service,
+                   std::move(message)});
+  };
+  const AttributeInfo* info =
+      in_defaults ? find_info(kDefaultsAttributes, a.name) : find_info(kServiceAttributes, a.name);
+  if (info == nullptr) {
+    report(Severity::warning,
+           a.text() + ": " +
+               (in_defaults ? "not an attribute of the defaults entry; xinetd ignores it"
+                            : "unknown attribute; xinetd ignores it"));
+    return;
+  }
+  if (info->values == -2) {
+    if (a.name == "env" && a.op == AssignOp::remove) {
+      report(Severity::error, a.text() +
+                                  ": '-=' cannot be used with env; xinetd disables the "
+                                  "service");
+      return;
+    }
+    // In defaults, '=' accumulates like '+=' (xinetd.conf(5), "cumulative effect").
+    AssignOp op = in_defaults && a.op == AssignOp::set ? AssignOp::add : a.op;
+    lists[a.name].push_back({&a, op});
+    return;
+  }
+  std::string name = canonical(a.name);
+  if (auto it = single.find(name); it != single.end()) {
+    report(Severity::warning, a.text() + ": already set at line " +
+                                  std::to_string(it->second->line) + "; xinetd ignores this one");
+    return;
+  }
+  if (a.op != AssignOp::set) {
+    report(Severity::warning,
+           a.text() + ": only '=' can be used with " + a.name + "; xinetd ignores this line");
+    return;
+  }
+  if (info->values > 0 && a.values.size() != static_cast<std::size_t>(info->values)) {
+    report(Severity::error, a.text() + ": " + a.name + " takes " + std::to_string(info->values) +
+                                " value" + (info->values == 1 ? "" : "s") + ", not " +
+                                std::to_string(a.values.size()));
+    return;
+  }
+  single[name] = &a;
+}
+
+bool contains(const std::vector<std::string>& list, const std::string& value) {
+  return std::find(list.begin(), list.end(), value) != list.end();
+}
+
+}  // namespace
+
+const XinetdAttribute* XinetdService::get(const std::string& name) const {
+  if (auto it = own.find(name); it != own.end()) return it->second;
+  if (auto it = defaults.find(name); it != defaults.end()) return it->second;
+  return nullptr;
+}
+
+std::string XinetdService::id() const {
+  if (auto it = own.find("id"); it != own.end() && !it->second->values.empty())
+    return it->second->values.front();
+  return entry->name;
+}
+
+std::vector<XinetdService> resolve_xinetd_services(const XinetdConfig& config,
+                                                   std::vector<Finding>& file_findings) {
+  Defaults defaults;
+  std::vector<XinetdService> services;
+  for (const XinetdEntry& entry : config.entries) {
+    if (entry.is_defaults) {
+      file_findings.insert(file_findings.end(), entry.errors.begin(), entry.errors.end());
+      for (const XinetdAttribute& a : entry.attributes)
+        apply(a, true, "", defaults.single, defaults.lists, file_findings);
+      continue;
+    }
+    XinetdService service;
+    service.entry = &entry;
+    // The copy happens when the entry is read, so only defaults read before it count.
+    for (std::string_view name : kInheritedLists) {
+      auto it = defaults.lists.find(std::string(name));
+      if (it != defaults.lists.end()) service.lists[it->first] = it->second;
+    }
+    for (const XinetdAttribute& a : entry.attributes)
+      apply(a, false, entry.name, service.own, service.lists, service.findings);
+    services.push_back(std::move(service));
+  }
+  // Single-valued defaults apply after everything is read (confparse.c service_fill()).
+  std::vector<std::string> disabled, enabled;
+  const XinetdAttribute* disabled_line = nullptr;
+  const XinetdAttribute* enabled_line = nullptr;
+  for (const ListOp& op : defaults.lists["disabled"]) {
+    disabled.insert(disabled.end(), op.attribute->values.begin(), op.attribute->values.end());
+    disabled_line = op.attribute;
+  }
+  for (const ListOp& op : defaults.lists["enabled"]) {
+    enabled.insert(enabled.end(), op.attribute->values.begin(), op.attribute->values.end());
+    enabled_line = op.attribute;
+  }
+  for (XinetdService& service : services) {
+    service.defaults = defaults.single;
+    // log_type is a list in defaults and single-valued in a service; the defaults' one
+    // applies to a service that sets none.
+    if (!service.own.count("log_type") && defaults.lists.count("log_type"))
+      service.lists["log_type"] = defaults.lists["log_type"];
+    std::string id = service.id();
+    if (enabled_line != nullptr && !contains(enabled, id)) {
+      service.disabled_by_defaults = enabled_line;
+    } else if (disabled_line != nullptr && contains(disabled, id)) {
+      service.disabled_by_defaults = disabled_line;
+    }
+  }
+  return services;
+}
+
+TcpWrappers find_tcp_wrappers_rules(const System& system) {
+  for (const char* path : {"/etc/hosts.allow", "/etc/hosts.deny"}) {
+    auto text = system.read_file(path);
+    if (!text) continue;
+    unsigned number = 0;
+    std::size_t pos = 0;
+    while (pos < text->size()) {
+      std::size_t end = text->find('\n', pos);
+      if (end == std::string::npos) end = text->size();
+      std::string_view line(text->data() + pos, end - pos);
+      pos = end + 1;
+      ++number;
+      std::size_t first = line.find_first_not_of(" \t\r");
+      if (first != std::string_view::npos && line[first] != '#') return {path, number};
+    }
+  }
+  return {};
+}
+
+}  // namespace usherd::importer
