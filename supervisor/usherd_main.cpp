@@ -2,6 +2,7 @@
 // configuration and exits.
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 
@@ -88,6 +89,10 @@ int main(int argc, char** argv) {
   if (check_only) return check(options, strict);
 
   supervisor::ProcTitle::init(argc, argv);
+  // A peer that goes away must cost a write its EPIPE, not usherd its life: a control client
+  // that disconnects before its answer, a log reader that dies. Every spawned instance gets
+  // its dispositions reset, so nothing inherits this.
+  std::signal(SIGPIPE, SIG_IGN);
   if (!supervisor::setup_logging(log_level)) {
     std::fprintf(stderr, "usherd: unknown log level '%s'\n", log_level.c_str());
     return 2;
