@@ -78,7 +78,11 @@ void send_answer(const std::shared_ptr<ControlConnection>& conn, std::string ans
   conn->request.clear();
   asio::async_write(conn->socket, asio::buffer(conn->answer),
                     [conn](const boost::system::error_code& e, std::size_t) {
-                      if (e) return;
+                      if (e) {
+                        // The client went away: free the connection now, not at the deadline.
+                        conn->deadline.cancel();
+                        return;
+                      }
                       // Half-close, then drain what the client may still be sending (an
                       // oversized request, or a refused peer's): closing with unread data
                       // would reset the connection and lose the answer. The deadline still
