@@ -176,5 +176,18 @@ def test_many_connections_leave_no_zombies_and_no_leaked_fds():
         print(f"{count} connections: fds {before} -> {after}, zombies 0")
 
 
+def test_no_usherd_fd_or_variable_reaches_an_instance_in_10000_handoffs():
+    harness.require_binaries(FD_PROBE)
+    count = int(os.environ.get("USHERD_HANDOFF_COUNT", "10000"))
+    with HostileUsherd(units()) as usherd:
+        sockets = [(usherd.port("fds.socket"), [0, 1, 2, 3], "LISTEN_FDS"),
+                   (usherd.port("stdio.socket"), [0, 1, 2], "StandardInput=socket")]
+        for i in range(count):
+            port, expected_fds, how = sockets[i % 2]
+            check_hygiene(parse_report(probe(port)), expected_fds, f"handoff {i} ({how})")
+        print(f"{count} handoffs from a usherd holding 300 inherited fds and {SECRET}: "
+              "not one passed an fd or a variable of usherd's")
+
+
 if __name__ == "__main__":
     harness.main(globals())
