@@ -413,7 +413,9 @@ class Mapper {
     if (!ok_) return false;
     for (const auto* dict : {soft, hard}) {
       if (dict == nullptr) continue;
-      for (const auto& [key, value] : dict->dict) {
+      for (const PlistEntry& entry : dict->dict) {
+        const std::string& key = entry.key;
+        const PlistValue& value = entry.value;
         bool known = std::any_of(std::begin(kLimitKeys), std::end(kLimitKeys),
                                  [&](const auto& k) { return k.first == key; });
         if (!known) return error(value.line, key + ": not a resource limit launchd knows");

@@ -74,7 +74,7 @@ class Reader {
         if (!key) return error(child, "<" + std::string(name_of(child)) + "> without a <key>");
         auto item = value(child, depth + 1);
         if (!item) return item;
-        v.dict.emplace_back(std::move(*key), std::move(*item));
+        v.dict.push_back({std::move(*key), std::move(*item)});
         key.reset();
       }
       if (key) return error(node, "<key> " + *key + " has no value");

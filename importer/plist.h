@@ -17,23 +17,31 @@
 
 namespace usherd::importer {
 
+struct PlistEntry;
+
 /// One property-list value.
 struct PlistValue {
   /// The element it came from.
   enum class Type { dict, array, string, integer, real, boolean, data, date };
 
-  Type type = Type::string;  ///< Which element.
-  unsigned line = 0;         ///< Where it was written.
-  std::string text;          ///< string, real, data and date: the element's text.
-  std::int64_t integer = 0;  ///< integer.
-  bool boolean = false;      ///< true / false.
-  std::vector<std::pair<std::string, PlistValue>> dict;  ///< dict, in document order.
-  std::vector<PlistValue> array;                         ///< array.
+  Type type = Type::string;       ///< Which element.
+  unsigned line = 0;              ///< Where it was written.
+  std::string text;               ///< string, real, data and date: the element's text.
+  std::int64_t integer = 0;       ///< integer.
+  bool boolean = false;           ///< true / false.
+  std::vector<PlistEntry> dict;   ///< dict, in document order.
+  std::vector<PlistValue> array;  ///< array.
 
   /// The value of key in a dict (nullptr when absent or not a dict).
   const PlistValue* find(std::string_view key) const;
   /// "dictionary", "array", "string", "integer", ... for messages.
   std::string_view type_name() const;
+};
+
+/// One key of a dict and its value.
+struct PlistEntry {
+  std::string key;   ///< The <key>.
+  PlistValue value;  ///< What follows it.
 };
 
 /// Parses a whole property list. On failure error_line is the line of the fault (0 when

@@ -26,7 +26,7 @@ TEST_CASE("a plist keeps types, order and lines", "[importer][plist]") {
   REQUIRE(v);
   REQUIRE(v->type == PlistValue::Type::dict);
   REQUIRE(v->dict.size() == 4);
-  CHECK(v->dict[0].first == "B");
+  CHECK(v->dict[0].key == "B");
   CHECK(v->find("B")->text == "x & y");
   CHECK(v->find("B")->line == 4);
   const PlistValue* a = v->find("A");
