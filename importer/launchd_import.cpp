@@ -86,12 +86,16 @@ class Mapper {
     out_.subject = "job " + out_.name;
     out_.line = label->line;
     if (!ok_) return false;
-    if (const PlistValue* d = find("Disabled", Type::boolean);
-        d && d->boolean && !options_.include_disabled) {
-      out_.findings.push_back({Severity::notice, path_, d->line, out_.subject,
-                               "skipped: Disabled is true; --include-disabled imports it"});
-      out_.outcome = Outcome::disabled;
-      return true;
+    if (const PlistValue* d = find("Disabled", Type::boolean); d && d->boolean) {
+      if (!options_.include_disabled) {
+        out_.findings.push_back({Severity::notice, path_, d->line, out_.subject,
+                                 "skipped: Disabled is true; --include-disabled imports it"});
+        out_.outcome = Outcome::disabled;
+        return true;
+      }
+      warn(d->line,
+           "Disabled is true: imported as a unit that runs once it is installed "
+           "(--include-disabled)");
     }
     return map_program() && map_sockets() && map_process() && report_rest() && finish();
   }

@@ -176,14 +176,17 @@ class Mapper {
                    "not importable: TCPMUX (RFC 1078) services are reached "
                    "through xinetd's own tcpmux multiplexer" +
                        also);
-    if (disabled && !options_.include_disabled) {
+    if (disabled) {
       const XinetdAttribute* why = get("disable");
       if (why == nullptr || value("disable") != "yes") why = s_.disabled_by_defaults;
-      add(Severity::notice, why ? why->file : job_.file, why ? why->line : job_.line,
-          "skipped: disabled" + std::string(why ? " (" + why->text() + ")" : "") +
-              "; --include-disabled imports it");
-      job_.outcome = Outcome::disabled;
-      return true;
+      if (why == nullptr) why = get("flags");  // the DISABLE flag
+      if (!options_.include_disabled) {
+        add(Severity::notice, why->file, why->line,
+            "skipped: disabled (" + why->text() + "); --include-disabled imports it");
+        job_.outcome = Outcome::disabled;
+        return true;
+      }
+      warn(*why, "imported as a unit that runs once it is installed (--include-disabled)");
     }
     if (const auto* d = get("disable"); d && value("disable") != "yes" && value("disable") != "no")
       return error(*d, "expected yes or no");
