@@ -179,6 +179,7 @@ def test_notify_datagrams_from_outside_and_inside_an_instance_end_no_startup():
             path = os.path.join(usherd.runtime_dir, "notify")
             echo = usherd.port("echo.socket")
             check_eq(fetch(echo), b"hello\n", "echo before")
+            usherd.wait_instances_gone("echo.socket")
             baseline = fd_count(pid)
             rejected0 = usherd.status()["notify_rejected"]
 
@@ -224,6 +225,7 @@ def test_notify_datagrams_from_outside_and_inside_an_instance_end_no_startup():
                 metrics = usherd.usherctl("metrics").stdout
                 check(f"usherd_notify_rejected_total {status['notify_rejected']}" in metrics,
                       "metrics show the same count")
+                usherd.wait_instances_gone("echo.socket")
                 check_eq(fd_count(pid), with_instance,
                          "usherd's fds after 600 passed descriptors (each closed on arrival)")
 
