@@ -7,7 +7,8 @@
 // (sd_listen_fds(3)) instead, named after the Sockets key when there is one. Every other key
 // is carried over, or reported as a warning, or (SockPassive false, SecureSocketWithKey) makes
 // the job fail. Apple's OpenSSH job (com.openssh.sshd) gets the readiness setup of
-// sshd_readiness.h.
+// sshd_readiness.h. One mapper class walks launchd's whole key table, hence the file's
+// length.
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -328,6 +329,9 @@ class Mapper {
       plan_.add_socket("BindIPv6Only", v6_only_ && !dual_stack_ ? "ipv6-only" : "both");
     plan_.socket.insert(plan_.socket.begin() + static_cast<long>(listen_count_),
                         {"Accept", plan_.accept ? "yes" : "no", ""});
+    if (plan_.accept)
+      plan_.add_socket("MaxConnections", "4294967295",
+                       "launchd starts a program for every connection, without a limit.");
     if (inetd) {
       if (wait && listen_count_ != 1)
         return error(inetd->line,

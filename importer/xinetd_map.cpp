@@ -4,7 +4,8 @@
 // attribute is either carried over, reported as a warning (and listed in the units' header),
 // or makes the service fail with an error. The only silent attributes are those that have no
 // effect in xinetd either (rpc_* outside RPC services, NORETRY and REUSE, whose behaviour is
-// usherd's own). Access rules are never loosened without --allow-open.
+// usherd's own). Access rules are never loosened without --allow-open. One mapper class
+// walks xinetd's whole attribute table, hence the file's length.
 #include <algorithm>
 #include <cstdio>
 #include <set>
@@ -18,9 +19,9 @@
 namespace usherd::importer {
 namespace {
 
-constexpr std::array<std::string_view, 14> kKnownFlags = {
+constexpr std::array<std::string_view, 13> kKnownFlags = {
     "INTERCEPT", "NORETRY", "IDONLY", "NAMEINARGS", "NODELAY", "KEEPALIVE", "NOLIBWRAP",
-    "SENSOR",    "IPv4",    "IPv6",   "LABELED",    "REUSE",   "DISABLE",   "DISABLED"};
+    "SENSOR",    "IPv4",    "IPv6",   "LABELED",    "REUSE",   "DISABLE"};
 
 // Attributes usherd has no counterpart for, and why.
 struct Dropped {
@@ -152,8 +153,8 @@ class Mapper {
         flags_.insert(v);
       }
     }
-    bool disabled = value("disable") == "yes" || flags_.count("DISABLE") ||
-                    flags_.count("DISABLED") || s_.disabled_by_defaults != nullptr;
+    bool disabled =
+        value("disable") == "yes" || flags_.count("DISABLE") || s_.disabled_by_defaults != nullptr;
     std::string also = disabled ? " (it is disabled, too)" : "";
     if (const auto* t = get("type"); t && types.count("INTERNAL"))
       return error(*t,
@@ -482,10 +483,7 @@ class Mapper {
       if (op.op == AssignOp::set) out.clear();
       for (const auto& v : op.attribute->values) {
         auto entry = parse_xinetd_address(v, system_);
-        if (!entry)
-          return error(*op.attribute, entry.error().message +
-                                          "; xinetd disables "
-                                          "the service");
+        if (!entry) return error(*op.attribute, entry.error().message);
         if (op.op == AssignOp::remove) {
           std::erase_if(out, [&](const AddressEntry& e) {
             return e.text == entry->text || (!e.networks.empty() && e.networks == entry->networks);
