@@ -321,6 +321,13 @@ class Mapper {
         return false;
       }
     }
+    bool datagram = std::any_of(plan_.socket.begin(), plan_.socket.end(),
+                                [](const Setting& s) { return s.key == "ListenDatagram"; });
+    if (plan_.accept && datagram)
+      return error(inetd->line,
+                   "not importable: inetdCompatibility with Wait = false on a "
+                   "datagram socket starts a program per datagram, which usherd "
+                   "does not do (Wait = true hands the socket to one program)");
     if (dual_stack_ && v6_only_)
       warn(sockets->line,
            "a socket with SockFamily IPv6 shares the unit with a dual-stack one; "

@@ -285,7 +285,10 @@ class Mapper {
         warn(*bind, "resolved once, now, to " + ip->to_string() +
                         " (xinetd too resolves it once, when it starts)");
       }
-      return ip->is_v4() ? ip->to_string() + ":" + p : "[" + ip->to_string() + "]:" + p;
+      if (ip->is_v4()) return ip->to_string() + ":" + p;
+      if (*ip == policy::IpAddress::from_v6({}))  // bind = ::, the IPv6 any address
+        plan_.add_socket("BindIPv6Only", value("v6only") == "yes" ? "ipv6-only" : "both");
+      return "[" + ip->to_string() + "]:" + p;
     }
     if (v4 && !v6) return "0.0.0.0:" + p;
     // xinetd's default is one IPv6 socket that takes IPv4 too, unless v6only = yes.
