@@ -1,6 +1,7 @@
 // pidfd and /proc helpers (see process.h).
 #include "activation/process.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -8,11 +9,11 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
-#include <sstream>
 #include <string>
+#include <string_view>
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -29,30 +30,57 @@ ExitStatus to_exit_status(const siginfo_t& info) {
   return status;
 }
 
-// The fields of /proc/PID/stat after the comm, i.e. field 3 ("state") onwards.
-Result<std::vector<std::string>> stat_fields_after_comm(pid_t pid) {
-  std::string path = "/proc/" + std::to_string(pid) + "/stat";
-  std::ifstream in(path);
-  if (!in) return fail_errno("open " + path);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto close = text.rfind(')');
-  if (close == std::string::npos) return fail("parse " + path, EINVAL);
-  std::istringstream rest(text.substr(close + 1));
-  std::vector<std::string> fields;
-  for (std::string field; rest >> field;) fields.push_back(field);
-  return fields;
+// A stat line is well under 1 KiB (52 numeric fields and a comm of at most 64 bytes).
+using StatBuffer = char[1024];
+
+// Reads /proc/PID/stat into buffer and returns what follows the comm, i.e. the text from field
+// 3 ("state") on, found after the last ')' so a comm containing spaces or parentheses cannot
+// shift the fields. Raw open/read/close into the caller's stack buffer: this runs once per
+// spawned instance (its start time goes into the state file), so no stream and no
+// allocation except on the error path.
+Result<std::string_view> read_stat(pid_t pid, StatBuffer& buffer) {
+  char path[40] = "/proc/";
+  char* digits_end = std::to_chars(path + 6, path + 28, pid).ptr;
+  std::memcpy(digits_end, "/stat", 6);  // with the terminating NUL
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail_errno(std::string("open ") + path);
+  ssize_t n;
+  do {
+    n = ::read(fd, buffer, sizeof buffer - 1);
+  } while (n < 0 && errno == EINTR);
+  int read_errno = errno;
+  ::close(fd);
+  if (n < 0) return fail(std::string("read ") + path, read_errno);
+  std::string_view line(buffer, static_cast<std::size_t>(n));
+  auto paren = line.rfind(')');
+  if (paren == std::string_view::npos) return fail(std::string("parse ") + path, EINVAL);
+  return line.substr(paren + 1);
+}
+
+// Field field_number (1-based, >= 3) of /proc/PID/stat as text.
+Result<std::string_view> stat_field_text(pid_t pid, std::size_t field_number, StatBuffer& buffer) {
+  auto rest = read_stat(pid, buffer);
+  if (!rest) return rest;
+  std::size_t field = 2;  // the comm
+  std::size_t pos = 0;
+  for (;;) {
+    while (pos < rest->size() && ((*rest)[pos] == ' ' || (*rest)[pos] == '\n')) ++pos;
+    if (pos >= rest->size()) return fail("short /proc/PID/stat", EINVAL);
+    std::size_t end = pos;
+    while (end < rest->size() && (*rest)[end] != ' ' && (*rest)[end] != '\n') ++end;
+    if (++field == field_number) return rest->substr(pos, end - pos);
+    pos = end;
+  }
 }
 
 template <class T>
 Result<T> stat_field(pid_t pid, std::size_t field_number) {
-  auto fields = stat_fields_after_comm(pid);
-  if (!fields) return tl::unexpected(fields.error());
-  std::size_t index = field_number - 3;
-  if (index >= fields->size()) return fail("short /proc/PID/stat", EINVAL);
-  const std::string& text = (*fields)[index];
+  StatBuffer buffer;
+  auto text = stat_field_text(pid, field_number, buffer);
+  if (!text) return tl::unexpected(text.error());
   T value{};
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size())
+  auto [last, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (ec != std::errc() || last != text->data() + text->size())
     return fail("parse /proc/PID/stat field " + std::to_string(field_number), EINVAL);
   return value;
 }
@@ -84,6 +112,13 @@ Result<std::optional<ExitStatus>> try_reap(int pidfd) {
 
 Result<std::uint64_t> process_start_time(pid_t pid) {
   return stat_field<std::uint64_t>(pid, 22);
+}
+
+Result<bool> has_ended(pid_t pid) {
+  StatBuffer buffer;
+  auto state = stat_field_text(pid, 3, buffer);
+  if (!state) return tl::unexpected(state.error());
+  return *state == "Z" || *state == "X";
 }
 
 Result<pid_t> parent_pid(pid_t pid) {

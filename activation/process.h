@@ -38,6 +38,10 @@ Result<std::optional<ExitStatus>> try_reap(int pidfd);
 /// ')' so a comm containing spaces or parentheses cannot shift the fields.
 Result<std::uint64_t> process_start_time(pid_t pid);
 
+/// True when the process has exited and only its zombie remains (state Z or X in
+/// /proc/PID/stat): a pidfd can still be opened on it and its start time still read.
+Result<bool> has_ended(pid_t pid);
+
 /// Field 4 of /proc/PID/stat.
 Result<pid_t> parent_pid(pid_t pid);
 

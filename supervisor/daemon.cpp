@@ -315,7 +315,8 @@ std::pair<bool, std::string> Daemon::reload() {
 }
 
 void Daemon::start_signals() {
-  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGCHLD}) signals_.add(s);
+  // No SIGCHLD: instances end through their pidfds, orphans are reaped by housekeeping.
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) signals_.add(s);
   arm_signals();
 }
 
@@ -340,14 +341,6 @@ void Daemon::on_signal(int signo) {
     case SIGUSR1:
       spdlog::info("dump\n{}", status_text(Clock::now()));
       break;
-    case SIGCHLD: {
-      // Orphans re-parented to usherd (it is a child subreaper) are reaped here; a tracked
-      // instance is only peeked at and left to its pidfd, so its status is never stolen.
-      auto reaped =
-          activation::reap_untracked([this](pid_t pid) { return by_pid_.count(pid) > 0; });
-      if (!reaped.empty()) spdlog::debug("reap orphans={}", reaped.size());
-      break;
-    }
     default:
       break;
   }
@@ -379,12 +372,13 @@ void Daemon::begin_shutdown() {
 }
 
 void Daemon::maybe_finish_shutdown() {
-  if (!stopping_) return;
+  if (!stopping_ || spawns_in_flight_ > 0) return;  // drain_spawned() calls again
   for (auto& [key, inst] : instances_) {
     if (inst->role != Instance::Role::connection) return;
     if (inst->state != Instance::State::running) return;
   }
   spdlog::info("exit running_instances={} (left running)", instances_.size());
+  state_file_.flush();
   if (instances_.empty()) state_file_.remove();
   io_.stop();
 }
@@ -395,6 +389,8 @@ void Daemon::housekeeping() {
     s->drop_log.flush(now, s->unit.name);
     s->output_log.flush(now, s->unit.name);
   }
+  reap_orphans();
+  state_file_.flush();  // the '-' lines of the last second, if no spawn took them along
   update_title();
   if (under_systemd_) {
     sd_notify_status();
@@ -435,8 +431,11 @@ void Daemon::adopt_from_state_file() {
   for (auto& e : entries) {
     auto pidfd = activation::open_pidfd(e.pid);
     auto start = activation::process_start_time(e.pid);
-    if (!pidfd || !start || *start != e.start_time) {
-      ++ended;  // gone, or the pid now belongs to another process
+    auto zombie = activation::has_ended(e.pid);
+    if (!pidfd || !start || *start != e.start_time || !zombie || *zombie) {
+      // gone, the pid now belongs to another process, or it has ended and its new parent
+      // has not reaped it yet
+      ++ended;
       continue;
     }
     auto inst = std::make_unique<Instance>();
@@ -451,6 +450,7 @@ void Daemon::adopt_from_state_file() {
     if (!inst->remote_ip.empty() && inst->remote_ip.front() == '[')
       inst->remote_ip = inst->remote_ip.substr(1, inst->remote_ip.size() - 2);
     inst->adopted = true;
+    inst->persisted = true;  // state_file_.open() below writes it
     inst->state = e.ready ? Instance::State::running : Instance::State::starting;
     inst->ready_via = e.ready ? "adopted" : nullptr;
     auto age = wall_now -
@@ -520,6 +520,7 @@ int Daemon::run() {
   int inherited = collect_inherited_listeners();
   if (inherited > 0) spdlog::info("adopt listeners={} passed by the service manager", inherited);
 
+  spawner_ = std::make_unique<activation::Spawner>(kSpawnerThreads);
   std::string report;
   if (!load(true, report)) {
     spdlog::critical("{}", report);

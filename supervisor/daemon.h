@@ -9,10 +9,12 @@
 // daemon_services.cpp (Accept=no services), daemon_status.cpp (status, metrics, control).
 #pragma once
 
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
@@ -31,6 +33,7 @@
 #include "activation/ready_log.h"
 #include "activation/socket_address.h"
 #include "activation/spawn.h"
+#include "activation/spawner.h"
 #include "base/unique_fd.h"
 #include "policy/admission.h"
 #include "supervisor/drop_log.h"
@@ -76,6 +79,11 @@ struct ListenerState {
   std::unique_ptr<asio::posix::stream_descriptor> fd;
   bool waiting = false;
   bool paused = false;
+  bool held = false;  ///< not armed while the spawner threads have enough work queued
+  /// An EMFILE/ENFILE/ENOMEM/ENOBUFS episode: since when, and how many pauses so far (logged
+  /// once when it starts and once when accepting works again).
+  std::optional<Clock::time_point> exhausted_since;
+  unsigned exhausted_pauses = 0;
   std::unique_ptr<asio::steady_timer> pause_timer;
 };
 
@@ -131,7 +139,30 @@ struct Instance {
   std::unique_ptr<asio::steady_timer> timer;
   std::shared_ptr<ServicePlan> plan;
   bool adopted = false;    ///< re-adopted after a restart: not our child, status unknown
+  bool persisted = false;  ///< its '+' line is in the state file
   bool timed_out = false;  ///< stopped by the startup timeout
+};
+
+/// Accept or spawn failed for want of fds or memory: retrying at once would fail the same way.
+inline bool is_fd_exhaustion(int error) {
+  return error == EMFILE || error == ENFILE || error == ENOMEM || error == ENOBUFS;
+}
+
+/// A connection's spawn handed to the spawner threads: what the loop needs to track the
+/// instance once the outcome comes back.
+struct PendingSpawn {
+  std::shared_ptr<ServicePlan> plan;
+  std::string socket;  ///< socket unit name (the SocketState may be replaced by a reload)
+  std::string name;
+  std::string peer;
+  std::string remote_ip;
+  std::optional<policy::InstanceId> admission;
+  Clock::time_point accepted_at{};
+  UniqueFd output;  ///< usherd's end of the output capture, if any
+  /// Filled on the spawner thread.
+  Result<activation::SpawnedProcess> result = activation::SpawnedProcess{};
+  Clock::time_point spawned_at{};
+  std::uint64_t start_time = 0;
 };
 
 class Daemon {
@@ -170,7 +201,7 @@ class Daemon {
   void update_title();
   void sd_notify_status();
   void adopt_from_state_file();
-  void persist(const Instance& instance, StateFile::Event event);
+  void persist(Instance& instance, StateFile::Event event);
   static StateEntry state_entry(const Instance& instance);
 
   // daemon_accept.cpp
@@ -180,6 +211,7 @@ class Daemon {
   void on_listener_readable(ListenerState& listener);
   void handle_connection(SocketState& socket, activation::Accepted&& conn, Clock::time_point now);
   void pause_listener(ListenerState& listener, int error);
+  void resume_listeners(bool exhausted_only);
   std::string startups_text() const;
 
   // daemon_instances.cpp
@@ -187,6 +219,17 @@ class Daemon {
                            Instance::Role role, std::string name, std::string peer,
                            std::string remote_ip, std::optional<policy::InstanceId> admission,
                            Clock::time_point accepted_at, UniqueFd output);
+  void prepare_runtime_directories(const ServicePlan& plan, const std::string& name);
+  void submit_spawn(std::shared_ptr<PendingSpawn> pending, activation::SpawnPlan&& spawn,
+                    std::vector<UniqueFd> close_after);
+  void drain_spawned();
+  void finish_spawns(std::vector<std::shared_ptr<PendingSpawn>>& batch, bool from_spawner);
+  void spawn_failed(const std::string& socket, const std::string& name, const std::string& peer,
+                    std::optional<policy::InstanceId> admission, const Error& error,
+                    Clock::time_point now);
+  Instance& track_instance(const std::string& socket, std::shared_ptr<ServicePlan> plan,
+                           Instance::Role role, PendingSpawn&& spawned, pid_t pid, UniqueFd pidfd);
+  void reap_orphans();
   void watch_exit(Instance& instance);
   void watch_output(Instance& instance);
   void on_output(Instance& instance);
@@ -257,6 +300,25 @@ class Daemon {
   std::uint64_t reloads_ = 0;
   Histogram spawn_seconds_;
   std::map<std::string, Histogram> startup_seconds_;  ///< per socket
+
+  // Spawning off the loop (daemon_instances.cpp). Loop-owned: the count of jobs whose outcome
+  // the loop has not processed yet, and whether a state-file flush is posted.
+  std::size_t spawns_in_flight_ = 0;
+  /// Listeners are not armed while this many spawns are queued or running: the kernel's
+  /// accept queue holds the rest, and the loop stays free for exits and control requests.
+  static constexpr std::size_t kMaxSpawnsInFlight = 8;
+  /// One per core of the 2-core machine the suite measures on (bench/RESULTS.md).
+  static constexpr unsigned kSpawnerThreads = 2;
+  bool listeners_held_ = false;
+  bool inline_when_idle_ = true;
+  bool listeners_exhausted_ = false;  ///< some listener is paused for want of fds
+  // Shared with the spawner threads, under spawned_mutex_: outcomes waiting for the loop.
+  std::mutex spawned_mutex_;
+  std::vector<std::shared_ptr<PendingSpawn>> spawned_;
+  bool spawned_drain_posted_ = false;
+  /// Last member: its threads stop (and their completions, which post to io_ and touch the
+  /// members above, end) before anything else is destroyed.
+  std::unique_ptr<activation::Spawner> spawner_;
 };
 
 }  // namespace usherd::supervisor

@@ -2,8 +2,16 @@
 //
 // A listener is watched with async_wait(wait_read) and drained with accept4(SOCK_CLOEXEC)
 // (Asio's own accept would not set close-on-exec). Each wake-up accepts up to a bounded batch
-// so one busy socket cannot starve the others, then re-arms. Resource exhaustion (EMFILE,
-// ENFILE, ENOMEM, ENOBUFS) pauses that listener on a timer and logs once: no spin, no sleep.
+// so one busy socket cannot starve the others, then re-arms. An admitted connection's spawn
+// is prepared here and handed to the spawner threads (daemon_instances.cpp tracks the
+// instance when the outcome comes back); while kMaxSpawnsInFlight spawns are pending, the
+// listeners are held unarmed and the kernel's accept queue holds the connections, so the loop
+// stays free for exits, readiness and control requests.
+//
+// Resource exhaustion (EMFILE, ENFILE, ENOMEM, ENOBUFS) pauses that listener: accept would
+// fail again at once on a connection that stays queued, so retrying right away would spin.
+// It is retried when the pause timer expires or as soon as an instance ends (which frees fds),
+// whichever comes first. One error line when the episode starts, one line when it ends.
 #include <sys/socket.h>
 
 #include <fmt/format.h>
@@ -18,10 +26,6 @@ namespace {
 
 constexpr int kAcceptBatch = 64;
 constexpr auto kPauseOnExhaustion = std::chrono::milliseconds(250);
-
-bool is_exhaustion(int error) {
-  return error == EMFILE || error == ENFILE || error == ENOMEM || error == ENOBUFS;
-}
 
 }  // namespace
 
@@ -78,16 +82,44 @@ void Daemon::arm_listener(ListenerState& listener) {
 
 void Daemon::pause_listener(ListenerState& listener, int error) {
   listener.paused = true;
-  spdlog::error("accept socket={} address={} paused for {}ms: {}", listener.owner->unit.name,
-                listener.bound, kPauseOnExhaustion.count(), std::strerror(error));
+  listeners_exhausted_ = true;
+  ++listener.exhausted_pauses;
+  if (!listener.exhausted_since) {
+    listener.exhausted_since = Clock::now();
+    spdlog::error(
+        "accept socket={} address={} paused: {}; retrying every {}ms or when an instance ends",
+        listener.owner->unit.name, listener.bound, std::strerror(error),
+        kPauseOnExhaustion.count());
+  } else {
+    spdlog::debug("accept socket={} address={} still paused: {}", listener.owner->unit.name,
+                  listener.bound, std::strerror(error));
+  }
   if (!listener.pause_timer) listener.pause_timer = std::make_unique<asio::steady_timer>(io_);
   listener.pause_timer->expires_after(kPauseOnExhaustion);
   ListenerState* self = &listener;
   listener.pause_timer->async_wait([this, self](const boost::system::error_code& ec) {
-    if (ec) return;
+    if (ec) return;  // cancelled: resumed early, or closed
     self->paused = false;
     arm_listener(*self);
   });
+}
+
+void Daemon::resume_listeners(bool exhausted_only) {
+  if (stopping_) return;
+  if (exhausted_only) listeners_exhausted_ = false;
+  for (auto& s : sockets_) {
+    for (auto& l : s->listeners) {
+      if (exhausted_only) {
+        if (!l->paused || !l->exhausted_since) continue;
+        l->paused = false;
+        if (l->pause_timer) l->pause_timer->cancel();
+      } else {
+        if (!l->held) continue;
+        l->held = false;
+      }
+      arm_listener(*l);
+    }
+  }
 }
 
 void Daemon::on_listener_readable(ListenerState& listener) {
@@ -98,11 +130,17 @@ void Daemon::on_listener_readable(ListenerState& listener) {
     return;
   }
   for (int i = 0; i < kAcceptBatch; ++i) {
+    if (spawns_in_flight_ >= kMaxSpawnsInFlight) {
+      // Resumed by drain_spawned() once the spawner threads have caught up.
+      listener.held = true;
+      listeners_held_ = true;
+      return;
+    }
     auto conn = activation::accept_connection(listener.fd->native_handle());
     if (!conn) {
       int error = conn.error().code;
       if (error == EAGAIN || error == EWOULDBLOCK) break;
-      if (is_exhaustion(error)) {
+      if (is_fd_exhaustion(error)) {
         pause_listener(listener, error);
         return;
       }
@@ -111,7 +149,16 @@ void Daemon::on_listener_readable(ListenerState& listener) {
       spdlog::debug("accept socket={} error: {}", socket.unit.name, conn.error().to_string());
       continue;
     }
+    if (listener.exhausted_since) {
+      spdlog::warn("accept socket={} address={} resumed after {:.1f}s ({} pauses)",
+                   socket.unit.name, listener.bound,
+                   std::chrono::duration<double>(Clock::now() - *listener.exhausted_since).count(),
+                   listener.exhausted_pauses);
+      listener.exhausted_since.reset();
+      listener.exhausted_pauses = 0;
+    }
     handle_connection(socket, std::move(*conn), Clock::now());
+    if (listener.paused) return;  // the spawn ran out of fds: resumed by its timer
   }
   arm_listener(listener);
 }
@@ -174,9 +221,8 @@ void Daemon::handle_connection(SocketState& socket, activation::Accepted&& conn,
   if (needs_capture) {
     auto pair = activation::make_record_pipe();
     if (!pair) {
-      spdlog::error("spawn instance={} failed: {}", name, pair.error().to_string());
-      admission_->spawn_failed(*decision.instance);
-      ++spawn_failures_;
+      // Counted and logged like any failed spawn; EMFILE here pauses the listeners too.
+      spawn_failed(socket.unit.name, name, peer_text, decision.instance, pair.error(), now);
       return;
     }
     capture_daemon_end = std::move(pair->first);
@@ -209,16 +255,22 @@ void Daemon::handle_connection(SocketState& socket, activation::Accepted&& conn,
                                                  : socket.unit.file_descriptor_name));
     spawn.set_listen_pid = true;
   }
-  Instance* instance =
-      spawn_instance(socket, plan, std::move(spawn), Instance::Role::connection, std::move(name),
-                     peer_text, conn.peer.is_inet() ? conn.peer.ip_text() : std::string(),
-                     decision.instance, now, std::move(capture_daemon_end));
-  if (instance == nullptr) return;
-  log_structured(
-      spdlog::level::info,
-      fmt::format("accept socket={} peer={} instance={} pid={} startups={}", socket.unit.name,
-                  peer_text, instance->name, instance->pid, startups_text()),
-      instance->name, socket.unit.name, instance->remote_ip);
+  auto pending = std::make_shared<PendingSpawn>();
+  pending->plan = socket.service;
+  pending->socket = socket.unit.name;
+  pending->name = std::move(name);
+  pending->peer = peer_text;
+  if (conn.peer.is_inet()) pending->remote_ip = conn.peer.ip_text();
+  pending->admission = decision.instance;
+  pending->accepted_at = now;
+  pending->output = std::move(capture_daemon_end);
+  prepare_runtime_directories(plan, pending->name);
+  // The spawner thread closes usherd's copies of the connection and of the capture's child
+  // end once the child has them (the fd numbers in spawn.fds stay valid until then).
+  std::vector<UniqueFd> close_after;
+  close_after.push_back(std::move(conn.fd));
+  if (capture_child_end) close_after.push_back(std::move(capture_child_end));
+  submit_spawn(std::move(pending), std::move(spawn), std::move(close_after));
 }
 
 }  // namespace usherd::supervisor

@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
 
 #include "activation/notify.h"
 #include "activation/process.h"
@@ -37,11 +38,7 @@ Instance* Daemon::find_by_pid(pid_t pid) {
   return inst == instances_.end() ? nullptr : inst->second.get();
 }
 
-Instance* Daemon::spawn_instance(SocketState& socket, ServicePlan& plan,
-                                 activation::SpawnPlan&& spawn, Instance::Role role,
-                                 std::string name, std::string peer, std::string remote_ip,
-                                 std::optional<policy::InstanceId> admission,
-                                 Clock::time_point accepted_at, UniqueFd output) {
+void Daemon::prepare_runtime_directories(const ServicePlan& plan, const std::string& name) {
   // RuntimeDirectory=: created (again, if something removed it) before every start; one
   // mkdir that finds it present costs a microsecond against the spawn's hundreds.
   for (const auto& dir : plan.unit.runtime_directory) {
@@ -57,55 +54,198 @@ Instance* Daemon::spawn_instance(SocketState& socket, ServicePlan& plan,
       spdlog::warn("runtime directory /run/{} for {}: {}", dir, name, made.error().to_string());
     }
   }
+}
+
+Instance* Daemon::spawn_instance(SocketState& socket, ServicePlan& plan,
+                                 activation::SpawnPlan&& spawn, Instance::Role role,
+                                 std::string name, std::string peer, std::string remote_ip,
+                                 std::optional<policy::InstanceId> admission,
+                                 Clock::time_point accepted_at, UniqueFd output) {
+  // On the loop: Accept=no services and their commands (rare, and their order matters).
+  // Connections go through submit_spawn().
+  prepare_runtime_directories(plan, name);
   auto spawned = activation::spawn(spawn);
   Clock::time_point now = Clock::now();
   if (!spawned) {
-    ++spawn_failures_;
-    if (admission) admission_->spawn_failed(*admission);
-    socket.drop_log.drop(now,
-                         fmt::format("spawn instance={} socket={} peer={} failed: {}", name,
-                                     socket.unit.name, peer, spawned.error().to_string()),
-                         socket.unit.name);
+    spawn_failed(socket.unit.name, name, peer, admission, spawned.error(), now);
     return nullptr;
   }
-  spawn_seconds_.observe(seconds_between(accepted_at, now));
+  PendingSpawn done;
+  done.name = std::move(name);
+  done.peer = std::move(peer);
+  done.remote_ip = std::move(remote_ip);
+  done.admission = admission;
+  done.accepted_at = accepted_at;
+  done.output = std::move(output);
+  done.spawned_at = now;
+  if (role != Instance::Role::service_helper)
+    if (auto st = activation::process_start_time(spawned->pid)) done.start_time = *st;
+  Instance& ref = track_instance(socket.unit.name, socket.service, role, std::move(done),
+                                 spawned->pid, std::move(spawned->pidfd));
+  state_file_.flush();
+  return &ref;
+}
 
+void Daemon::submit_spawn(std::shared_ptr<PendingSpawn> pending, activation::SpawnPlan&& spawn,
+                          std::vector<UniqueFd> close_after) {
+  ++spawns_in_flight_;
+  if (spawns_in_flight_ == 1 && inline_when_idle_) {
+    // Nothing queued: spawning right here is quicker than waking a spawner thread (the wait
+    // for the exec is in the client's latency either way), and the loop has nothing else
+    // to do meanwhile.
+    auto result = activation::spawn(spawn);
+    close_after.clear();
+    pending->spawned_at = Clock::now();
+    if (result)
+      if (auto st = activation::process_start_time(result->pid)) pending->start_time = *st;
+    pending->result = std::move(result);
+    std::vector<std::shared_ptr<PendingSpawn>> batch{std::move(pending)};
+    finish_spawns(batch, false);
+    return;
+  }
+  activation::Spawner::Job job;
+  job.plan = std::move(spawn);
+  job.close_after = std::move(close_after);
+  job.done = [this, pending](Result<activation::SpawnedProcess> result) {
+    // On a spawner thread: only the outcome and facts about the new process; the loop does
+    // the rest in drain_spawned().
+    pending->spawned_at = Clock::now();
+    if (result)
+      if (auto st = activation::process_start_time(result->pid)) pending->start_time = *st;
+    pending->result = std::move(result);
+    bool post = false;
+    {
+      std::lock_guard lock(spawned_mutex_);
+      spawned_.push_back(pending);
+      post = !spawned_drain_posted_;
+      spawned_drain_posted_ = true;
+    }
+    if (post) asio::post(io_, [this] { drain_spawned(); });
+  };
+  spawner_->submit(std::move(job));
+}
+
+void Daemon::drain_spawned() {
+  std::vector<std::shared_ptr<PendingSpawn>> batch;
+  {
+    std::lock_guard lock(spawned_mutex_);
+    batch.swap(spawned_);
+    spawned_drain_posted_ = false;
+  }
+  finish_spawns(batch, true);
+}
+
+void Daemon::finish_spawns(std::vector<std::shared_ptr<PendingSpawn>>& batch, bool from_spawner) {
+  std::vector<std::uint64_t> started;
+  started.reserve(batch.size());
+  for (auto& pending : batch) {
+    --spawns_in_flight_;
+    if (!pending->result) {
+      spawn_failed(pending->socket, pending->name, pending->peer, pending->admission,
+                   pending->result.error(), pending->spawned_at);
+      continue;
+    }
+    pid_t pid = pending->result->pid;
+    UniqueFd pidfd = std::move(pending->result->pidfd);
+    std::string socket = pending->socket;
+    std::shared_ptr<ServicePlan> plan = pending->plan;
+    Instance& instance = track_instance(socket, std::move(plan), Instance::Role::connection,
+                                        std::move(*pending), pid, std::move(pidfd));
+    if (from_spawner) spawner_->claim(pid);
+    if (stopping_ && instance.state == Instance::State::starting) {
+      // Shut down while it was being spawned: it is unauthenticated, stop it like the others.
+      int signal = instance.plan ? instance.plan->unit.kill_signal : SIGTERM;
+      stop(instance, signal, std::chrono::seconds(5));
+    }
+    started.push_back(instance.key);
+  }
+  // The '+' lines are on disk before the accept lines are logged: an instance anyone saw
+  // accepted is re-adopted after a crash.
+  state_file_.flush();
+  if (spdlog::should_log(spdlog::level::info)) {
+    for (std::uint64_t key : started) {
+      auto it = instances_.find(key);
+      if (it == instances_.end()) continue;
+      const Instance& instance = *it->second;
+      log_structured(
+          spdlog::level::info,
+          fmt::format("accept socket={} peer={} instance={} pid={} startups={}", instance.socket,
+                      instance.peer, instance.name, instance.pid, startups_text()),
+          instance.name, instance.socket, instance.remote_ip);
+    }
+  }
+  if (listeners_held_ && spawns_in_flight_ < kMaxSpawnsInFlight) {
+    listeners_held_ = false;
+    resume_listeners(false);
+  }
+  update_title();
+  if (stopping_) maybe_finish_shutdown();
+}
+
+void Daemon::spawn_failed(const std::string& socket, const std::string& name,
+                          const std::string& peer, std::optional<policy::InstanceId> admission,
+                          const Error& error, Clock::time_point now) {
+  ++spawn_failures_;
+  if (admission) admission_->spawn_failed(*admission);
+  std::string message = fmt::format("spawn instance={} socket={} peer={} failed: {}", name, socket,
+                                    peer, error.to_string());
+  SocketState* state = find_socket(socket);
+  if (state == nullptr) {
+    spdlog::error("{}", message);
+    return;
+  }
+  state->drop_log.drop(now, message, socket);
+  if (is_fd_exhaustion(error.code)) {
+    // Out of fds (or memory) in the spawn: the next accept would only fail the same way.
+    for (auto& l : state->listeners)
+      if (!l->paused) pause_listener(*l, error.code);
+  }
+}
+
+Instance& Daemon::track_instance(const std::string& socket, std::shared_ptr<ServicePlan> plan,
+                                 Instance::Role role, PendingSpawn&& spawned, pid_t pid,
+                                 UniqueFd pidfd) {
+  spawn_seconds_.observe(seconds_between(spawned.accepted_at, spawned.spawned_at));
   auto instance = std::make_unique<Instance>();
   instance->key = next_instance_key_++;
-  instance->name = std::move(name);
-  instance->socket = socket.unit.name;
+  instance->name = std::move(spawned.name);
+  instance->socket = socket;
   instance->role = role;
-  instance->pid = spawned->pid;
-  if (auto st = activation::process_start_time(spawned->pid)) instance->start_time = *st;
-  instance->pidfd = std::make_unique<asio::posix::stream_descriptor>(io_, spawned->pidfd.release());
-  if (output) {
-    instance->output = std::make_unique<asio::posix::stream_descriptor>(io_, output.release());
+  instance->pid = pid;
+  instance->start_time = spawned.start_time;
+  instance->pidfd = std::make_unique<asio::posix::stream_descriptor>(io_, pidfd.release());
+  if (spawned.output) {
+    instance->output =
+        std::make_unique<asio::posix::stream_descriptor>(io_, spawned.output.release());
   }
-  instance->peer = std::move(peer);
-  instance->remote_ip = std::move(remote_ip);
-  instance->admission = admission;
-  instance->started = accepted_at;
+  instance->peer = std::move(spawned.peer);
+  instance->remote_ip = std::move(spawned.remote_ip);
+  instance->admission = spawned.admission;
+  instance->started = spawned.accepted_at;
   instance->started_wall = std::chrono::system_clock::now();
-  instance->plan = socket.service;
+  instance->plan = std::move(plan);
   Instance& ref = *instance;
   by_pid_[ref.pid] = ref.key;
   instances_.emplace(ref.key, std::move(instance));
 
-  persist(ref, StateFile::Event::spawned);
   watch_exit(ref);
   if (ref.output) watch_output(ref);
   if (role == Instance::Role::service_helper) {
     ref.state = Instance::State::running;
-  } else if (!plan.declares_readiness) {
+  } else if (!ref.plan || !ref.plan->declares_readiness) {
     // No readiness signal declared: the startup ends at a successful exec (which spawn()
     // has confirmed by now). usherd --check warned that MaxStartups cannot see this service.
-    mark_ready(ref, "exec", now);
+    mark_ready(ref, "exec", spawned.spawned_at);
   } else if (role == Instance::Role::connection) {
-    auto timeout = socket.unit.startup_timeout.value_or(daemon_config_.startup_timeout);
+    SocketState* state = find_socket(socket);
+    auto timeout = state && state->unit.startup_timeout ? *state->unit.startup_timeout
+                                                        : daemon_config_.startup_timeout;
     if (timeout.count() > 0)
       arm_startup_timeout(ref, std::chrono::duration_cast<Clock::duration>(timeout));
   }
-  return &ref;
+  // After mark_ready: an instance ready at exec is recorded ready in its one line.
+  persist(ref, StateFile::Event::spawned);
+  return ref;
 }
 
 StateEntry Daemon::state_entry(const Instance& instance) {
@@ -122,9 +262,29 @@ StateEntry Daemon::state_entry(const Instance& instance) {
   return entry;
 }
 
-void Daemon::persist(const Instance& instance, StateFile::Event event) {
+void Daemon::persist(Instance& instance, StateFile::Event event) {
   if (instance.role == Instance::Role::service_helper) return;
-  state_file_.record(event, state_entry(instance));
+  switch (event) {
+    case StateFile::Event::spawned:
+      // Flushed by the caller (once per batch of spawns, before their accept lines).
+      instance.persisted = true;
+      state_file_.record(event, state_entry(instance));
+      break;
+    case StateFile::Event::ready:
+      // Not yet recorded: its '+' line will carry ready=1.
+      if (!instance.persisted) return;
+      state_file_.record(event, state_entry(instance));
+      // A ready instance recorded as starting would be stopped by the startup timeout of the
+      // usherd that re-adopts it: on disk now.
+      state_file_.flush();
+      break;
+    case StateFile::Event::ended:
+      if (!instance.persisted) return;
+      // A lost '-' line costs nothing (re-adoption finds the pid gone or reused), so it
+      // goes out with the next batch of '+' lines, or with housekeeping within a second.
+      state_file_.record(event, state_entry(instance));
+      break;
+  }
 }
 
 void Daemon::watch_exit(Instance& instance) {
@@ -263,19 +423,21 @@ void Daemon::on_exit(std::uint64_t key) {
       outcome = policy::Outcome::killed_by_signal;
     admission_->release(*instance.admission, outcome, now);
   }
-  std::string how;
-  if (!status)
-    how = "status=unknown";  // re-adopted: it was not our child, the kernel kept its status
-  else if (status->signaled)
-    how = fmt::format("status=killed signal={}{}", strsignal(status->code_or_signal),
-                      status->core_dumped ? " core=dumped" : "");
-  else
-    how = fmt::format("status=exited code={}", status->code_or_signal);
-  log_structured(
-      spdlog::level::info,
-      fmt::format("end instance={} pid={} {} {}lifetime={:.1f}s", instance.name, instance.pid, how,
-                  was_starting ? "before-ready=yes " : "", seconds_between(instance.started, now)),
-      instance.name, instance.socket, instance.remote_ip);
+  if (spdlog::should_log(spdlog::level::info)) {
+    std::string how;
+    if (!status)
+      how = "status=unknown";  // re-adopted: it was not our child, the kernel kept its status
+    else if (status->signaled)
+      how = fmt::format("status=killed signal={}{}", strsignal(status->code_or_signal),
+                        status->core_dumped ? " core=dumped" : "");
+    else
+      how = fmt::format("status=exited code={}", status->code_or_signal);
+    log_structured(spdlog::level::info,
+                   fmt::format("end instance={} pid={} {} {}lifetime={:.1f}s", instance.name,
+                               instance.pid, how, was_starting ? "before-ready=yes " : "",
+                               seconds_between(instance.started, now)),
+                   instance.name, instance.socket, instance.remote_ip);
+  }
   persist(instance, StateFile::Event::ended);
   if (instance.role != Instance::Role::connection) {
     if (SocketState* socket = find_socket(instance.socket)) {
@@ -309,8 +471,24 @@ void Daemon::on_exit(std::uint64_t key) {
     if (auto r = state_file_.open(options_.runtime_dir + "/state", entries); !r)
       spdlog::warn("state file: {}", r.error().to_string());
   }
+  // Its pidfd (and capture) are closed now: a listener paused for want of fds tries again.
+  if (listeners_exhausted_) resume_listeners(true);
   update_title();
   if (stopping_) maybe_finish_shutdown();
+}
+
+void Daemon::reap_orphans() {
+  // Orphans re-parented to usherd (it is a child subreaper) are reaped here, from
+  // housekeeping; a tracked instance is only peeked at and left to its pidfd, so its status
+  // is never stolen, and neither is that of a child a spawner thread has started but the
+  // loop has not tracked yet. (No SIGCHLD handler: a signal and a wait per exit would cost
+  // every connection for the sake of the rare orphan.)
+  std::vector<pid_t> reaped;
+  spawner_->with_clones_paused([&](const std::function<bool(pid_t)>& unclaimed) {
+    reaped = activation::reap_untracked(
+        [&](pid_t pid) { return by_pid_.count(pid) > 0 || unclaimed(pid); });
+  });
+  if (!reaped.empty()) spdlog::debug("reap orphans={}", reaped.size());
 }
 
 void Daemon::start_notify_socket() {

@@ -104,6 +104,7 @@ Result<void> StateFile::open(const std::string& path, const std::vector<StateEnt
   fd.reset();
   fd_.reset(::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
   if (!fd_) return fail_errno("open " + path);
+  buffer_.clear();  // the entries written above include everything it held
   lines_ = entries.size();
   return {};
 }
@@ -111,14 +112,21 @@ Result<void> StateFile::open(const std::string& path, const std::vector<StateEnt
 void StateFile::record(Event event, const StateEntry& entry) {
   if (!fd_) return;
   char op = event == Event::spawned ? '+' : event == Event::ready ? 'r' : '-';
-  // One write per line with O_APPEND: whole lines, in order; a failure here loses only the
-  // ability to re-adopt after a crash, never a connection, so it is not fatal.
-  (void)write_all(fd_.get(), encode_state_line(op, entry));
+  buffer_ += encode_state_line(op, entry);
   ++lines_;
+}
+
+void StateFile::flush() {
+  if (buffer_.empty() || !fd_) return;
+  // One write with O_APPEND: whole lines, in order; a failure here loses only the ability
+  // to re-adopt after a crash, never a connection, so it is not fatal.
+  (void)write_all(fd_.get(), buffer_);
+  buffer_.clear();
 }
 
 void StateFile::remove() {
   if (path_.empty()) return;
+  buffer_.clear();
   fd_.reset();
   ::unlink(path_.c_str());
 }

@@ -3,10 +3,12 @@
 // reset to zero in the middle of a flood.
 //
 // The file is an append-only journal of one line per event ("+" spawned, "r" ready, "-"
-// ended), so recording costs one write(2) per event on the spawn path instead of rewriting
-// the table; it is compacted (rewritten from the live table, then renamed over) when it
-// grows past a multiple of the live entries. A line is written whole with O_APPEND, so a
-// crash leaves at most a torn last line, which the reader ignores.
+// ended) instead of a table rewritten per event; it is compacted (rewritten from the live
+// table, then renamed over) when it grows past a multiple of the live entries. record()
+// appends to a buffer and flush() writes the buffer with one write(2), so a batch of spawns
+// costs one system call; the caller decides which events must be on disk at once (see
+// Daemon::persist). Lines are written whole with O_APPEND, so a crash leaves at most a torn
+// last line, which the reader ignores.
 #pragma once
 
 #include <sys/types.h>
@@ -40,8 +42,10 @@ class StateFile {
 
   /// Starts a new journal at path holding entries (written whole, then renamed over).
   Result<void> open(const std::string& path, const std::vector<StateEntry>& entries);
-  /// Appends one event.
+  /// Appends one event to the buffer.
   void record(Event event, const StateEntry& entry);
+  /// Writes the buffered events (one write(2); nothing when the buffer is empty).
+  void flush();
   /// True when the journal has grown enough that the caller should rewrite it.
   bool wants_compaction(std::size_t live) const { return lines_ > 1024 + 4 * live; }
   /// Removes the file (clean shutdown with nothing left to adopt).
@@ -50,6 +54,7 @@ class StateFile {
  private:
   std::string path_;
   UniqueFd fd_;
+  std::string buffer_;
   std::size_t lines_ = 0;
 };
 

@@ -109,9 +109,15 @@ TEST_CASE("a child's start time is stable and its ancestry leads to us", "[activ
   CHECK(is_descendant(child.process.pid, getpid()));
   CHECK(is_descendant(child.process.pid, child.process.pid));
   CHECK_FALSE(is_descendant(getpid(), child.process.pid));
+  CHECK(has_ended(child.process.pid).value_or(true) == false);
   child.stdin_write.reset();
+  // Ended, not yet reaped: a zombie whose start time can still be read.
+  REQUIRE(wait_readable(child.process.pidfd.get(), std::chrono::seconds(20)));
+  CHECK(has_ended(child.process.pid).value_or(false));
+  CHECK(process_start_time(child.process.pid).value_or(0) == *start);
   CHECK(wait_exit(child.process.pidfd.get()).code_or_signal == 0);
   CHECK_FALSE(process_start_time(child.process.pid));
+  CHECK_FALSE(has_ended(child.process.pid));
 }
 
 TEST_CASE("the orphan reaper reaps untracked children and leaves a tracked one's status",

@@ -44,6 +44,9 @@ TEST_CASE("state journal replays spawned, ready and ended events into the live t
   file.record(StateFile::Event::ended, entry(101, 6, "ssh@2-a-b.service"));
   // An end whose start time differs is another process that reused the pid: ignored.
   file.record(StateFile::Event::ended, entry(102, 99, "ssh@3-a-b.service"));
+  // Recorded events are buffered: nothing is on disk before flush().
+  CHECK(StateFile::read(path).empty());
+  file.flush();
 
   auto live = StateFile::read(path);
   REQUIRE(live.size() == 2);
