@@ -577,6 +577,12 @@ class Mapper {
   }
 
   bool finish() {
+    // child.c: every server gets REMOTE_HOST, the client's address.
+    add(Severity::warning, job_.file, job_.line,
+        plan_.accept ? "xinetd gives the server REMOTE_HOST=<client address>; usherd gives "
+                       "REMOTE_ADDR and REMOTE_PORT instead"
+                     : "xinetd gives the server REMOTE_HOST=<client address>; a wait = yes "
+                       "server takes the socket itself, and usherd names no client");
     std::string id = s_.id();
     auto stem = unit_stem(id);
     if (!stem) return error(job_.line, "'" + id + "' does not make a unit name");
