@@ -402,6 +402,15 @@ void Daemon::on_exit(std::uint64_t key) {
   auto it = instances_.find(key);
   if (it == instances_.end()) return;
   Instance& instance = *it->second;
+  if (instance.state == Instance::State::starting) {
+    // A fast instance's READY=1 (or ready-log record) can still be queued when its exit is
+    // seen: read it first, while the pid is unreaped and still names the instance, or a
+    // successful login would count as ending before ready and earn its source a penalty.
+    if (notify_) on_notification();
+    if (instance.output && instance.plan && instance.plan->ready_log) on_output(instance);
+    it = instances_.find(key);
+    if (it == instances_.end()) return;
+  }
   Clock::time_point now = Clock::now();
   std::optional<activation::ExitStatus> status;
   if (!instance.adopted) {
