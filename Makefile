@@ -5,7 +5,7 @@ BUILD_TYPE ?= Debug
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all deps deps-build configure build run test unit-test e2e-test fuzz fuzz-long asan-test bench clean check-examples format
+.PHONY: all deps deps-build configure build run test unit-test e2e-test soak fuzz fuzz-long asan-test bench clean check-examples format
 
 all: build
 
@@ -39,6 +39,15 @@ unit-test: build
 
 e2e-test: build
 	cd $(BUILD) && ctest -j$(JOBS) --output-on-failure -R '^e2e'
+
+# The soak at full length: 100,000 connections, admitted and dropped, through the daemon
+# (tests/e2e/test_soak.py; CI runs 10,000). usherd's fds, RSS and zombies must return to
+# their baseline. SOAK_CONNECTIONS=N for another length.
+SOAK_CONNECTIONS ?= 100000
+soak: build
+	USHERD_SOAK_CONNECTIONS=$(SOAK_CONNECTIONS) USHERD_E2E_TEST_TIMEOUT=3600 \
+	USHERD_BUILD_DIR=$(abspath $(BUILD)) USHERD_SOURCE_DIR=$(CURDIR) PYTHONDONTWRITEBYTECODE=1 \
+	/usr/bin/python3 tests/e2e/test_soak.py
 
 fuzz: deps
 	scripts/fuzz.sh short

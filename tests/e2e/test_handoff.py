@@ -141,41 +141,6 @@ def test_instances_get_only_their_fds_sane_limits_and_clean_signals():
               f"{per_fd_us * hard / 1000:.1f} ms, and at 2^30 about {per_fd_us * 2**30 / 1e6:.0f} s")
 
 
-def test_many_connections_leave_no_zombies_and_no_leaked_fds():
-    harness.require_binaries(FD_PROBE)
-    count = int(os.environ.get("USHERD_SOAK_CONNECTIONS", "10000"))
-    units_ = {
-        "ok.socket": "[Socket]\nListenStream=127.0.0.1:0\nAccept=yes\nMaxConnections=1000\n",
-        "ok@.service": "[Service]\nExecStart=/bin/echo ok\nStandardInput=socket\n",
-    }
-    with harness.Usherd(units_) as usherd:
-        pid = usherd.proc.pid
-        port = usherd.port("ok.socket")
-        before = len(os.listdir(f"/proc/{pid}/fd"))
-        for i in range(count):
-            with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
-                data = read_all(s)
-            check_eq(data, "ok\n", f"answer of connection {i}")
-        status = usherd.wait_instances_gone("ok.socket")
-        sock = usherd.socket_status("ok.socket", status)
-        check_eq(sock["admitted"], count, "connections admitted")
-        after = len(os.listdir(f"/proc/{pid}/fd"))
-        check_eq(after, before, "usherd's open fds after all connections")
-        zombies = []
-        for p in os.listdir("/proc"):
-            if not p.isdigit():
-                continue
-            try:
-                with open(f"/proc/{p}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if fields[0] == "Z" and int(fields[1]) == pid:
-                zombies.append(p)
-        check_eq(zombies, [], "zombie children of usherd")
-        print(f"{count} connections: fds {before} -> {after}, zombies 0")
-
-
 def test_no_usherd_fd_or_variable_reaches_an_instance_in_10000_handoffs():
     harness.require_binaries(FD_PROBE)
     count = int(os.environ.get("USHERD_HANDOFF_COUNT", "10000"))
