@@ -7,6 +7,8 @@ survivors from RUNTIME/state. After a SIGKILL in the middle of a burst of starti
 instances, the new usherd counts those instances in its startup budget at once."""
 
 import os
+import re
+import select
 import signal
 import socket
 
@@ -90,6 +92,96 @@ def test_sigkill_during_a_burst_keeps_the_starting_instances_counted():
             s.close()
         status = usherd.wait_instances_gone("login.socket")
         check_eq(status["startups"]["current"], 0, "every startup released")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_exited(pid, timeout=20):
+    """Waits for pid to exit (its pidfd becomes readable); no-op if it is gone already."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        readable, _, _ = select.select([fd], [], [], timeout)
+        check(readable, f"pid {pid} still running after {timeout}s")
+    finally:
+        os.close(fd)
+
+
+def instance_of(status, client_socket):
+    """The status entry of the instance serving client_socket (matched by its peer port)."""
+    peer = "127.0.0.1:%d" % client_socket.getsockname()[1]
+    return next(i for i in status["instances"] if i["peer"] == peer)
+
+
+def test_sigkill_with_sessions_running_rebinds_readopts_serves_and_says_what_it_missed():
+    port = free_port()
+    units = dict(UNITS)
+    units["login.socket"] = f"[Socket]\nListenStream=127.0.0.1:{port}\nAccept=yes\n"
+    with harness.Usherd(units) as usherd:
+        ending, surviving = connect(port), connect(port)
+        for s, f in (ending, surviving):
+            f.write(b"auth\n")
+            check_eq(readline(f), "ready\n", "session authenticated")
+        starting = connect(port)
+        usherd.wait_log(rf"accept socket=login\.socket peer=127\.0\.0\.1:"
+                        rf"{starting[0].getsockname()[1]} ", what="the third accept")
+        status = usherd.status()
+        check_eq(instance_of(status, starting[0])["state"], "starting", "a login in progress")
+        ending_pid = instance_of(status, ending[0])["pid"]
+        starting_pid = instance_of(status, starting[0])["pid"]
+
+        usherd.proc.send_signal(signal.SIGKILL)
+        usherd.proc.wait(timeout=10)
+        usherd._reader.join(timeout=5)
+        # While usherd is down one session ends (usherd cannot learn its exit status), and
+        # nobody listens on the port.
+        ending[1].close()
+        ending[0].close()
+        wait_exited(ending_pid)
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+            refused = False
+        except ConnectionRefusedError:
+            refused = True
+        check(refused, "no listener while usherd is down")
+
+        usherd.restart()  # the log starts afresh
+        check_eq(usherd.port("login.socket"), port, "usherd bound the same address again")
+        adopt = [l for l in usherd.log_text().splitlines() if "adopt instances=" in l]
+        check_eq(len(adopt), 1, f"one line about the adoption: {adopt}")
+        check(re.search(r"adopt instances=2 .*; 1 ended while usherd was not running", adopt[0]),
+              f"it says what it could not know: {adopt[0]}")
+        status = usherd.status()
+        check_eq(instance_of(status, surviving[0])["state"], "running", "the session adopted")
+        adopted_login = instance_of(status, starting[0])
+        check_eq((adopted_login["state"], adopted_login["pid"]), ("starting", starting_pid),
+                 "the login in progress adopted")
+        check(all(i["adopted"] for i in status["instances"]), "marked adopted")
+        check_eq(len(status["instances"]), 2, "nothing else listed")
+        check_eq(status["startups"]["current"], 1, "the login in progress still counts")
+
+        # The surviving session works; the login in progress completes; new logins work.
+        surviving[1].write(b"ping\n")
+        check_eq(readline(surviving[1]), "got ping\n", "the surviving session works")
+        starting[1].write(b"auth\n")
+        check_eq(readline(starting[1]), "ready\n", "the adopted login becomes ready")
+        fresh = connect(port)
+        fresh[1].write(b"auth\n")
+        check_eq(readline(fresh[1]), "ready\n", "a new login is served")
+        for s, f in (surviving, starting, fresh):
+            f.close()
+            s.close()
+        status = usherd.wait_instances_gone("login.socket")
+        check_eq(status["startups"]["current"], 0, "every startup released")
+        ends = [l for l in usherd.log_text().splitlines() if "end instance=" in l]
+        check_eq(sum("status=unknown" in l for l in ends), 2,
+                 f"the adopted instances end with an unknown status: {ends}")
 
 
 if __name__ == "__main__":
