@@ -74,8 +74,11 @@ void Daemon::arm_listener(ListenerState& listener) {
   ListenerState* self = &listener;
   listener.fd->async_wait(asio::posix::stream_descriptor::wait_read,
                           [this, self](const boost::system::error_code& ec) {
+                            // Cancelled by a reload, which may already have freed this state
+                            // (its fd lives on in a new one), or by shutdown: touch nothing.
+                            if (ec == asio::error::operation_aborted) return;
                             self->waiting = false;
-                            if (ec) return;  // cancelled: closed by reload or shutdown
+                            if (ec) return;
                             on_listener_readable(*self);
                           });
 }
