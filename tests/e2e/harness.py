@@ -88,6 +88,13 @@ def require_binaries(*paths):
             skip(f"{path} is not installed")
 
 
+def skip_under_sanitizers(reason):
+    """Skips when the binaries are built with ASan/UBSan (`make asan-test` sets
+    USHERD_SANITIZED=1) and the test cannot hold there; reason says why."""
+    if os.environ.get("USHERD_SANITIZED") == "1":
+        skip(f"not under sanitizers: {reason}")
+
+
 # ---------------------------------------------------------------------------------------
 # Paths and commands
 
