@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,6 +23,8 @@
 
 namespace usherd::activation {
 namespace {
+
+constexpr long kPidfsMagic = 0x50494446;  // PIDFS_MAGIC, linux/magic.h (Linux 6.9+)
 
 ExitStatus to_exit_status(const siginfo_t& info) {
   ExitStatus status;
@@ -112,6 +116,18 @@ Result<std::optional<ExitStatus>> try_reap(int pidfd) {
 
 Result<std::uint64_t> process_start_time(pid_t pid) {
   return stat_field<std::uint64_t>(pid, 22);
+}
+
+Result<std::uint64_t> pidfd_inode(int pidfd) {
+  // Whether pidfds are on pidfs is a property of the running kernel: asked once.
+  static const bool on_pidfs = [pidfd] {
+    struct statfs fs {};
+    return ::fstatfs(pidfd, &fs) == 0 && fs.f_type == kPidfsMagic;
+  }();
+  if (!on_pidfs) return 0;
+  struct stat st {};
+  if (::fstat(pidfd, &st) != 0) return fail_errno("fstat pidfd");
+  return static_cast<std::uint64_t>(st.st_ino);
 }
 
 Result<bool> has_ended(pid_t pid) {

@@ -34,6 +34,12 @@ Result<void> send_signal(int pidfd, int sig);
 /// runs. ECHILD when it is not our child or already reaped.
 Result<std::optional<ExitStatus>> try_reap(int pidfd);
 
+/// The inode number of a pidfd where pidfds live on pidfs (Linux 6.9+): unique to one process
+/// for as long as the system runs, so it identifies the process across a restart of usherd
+/// at the cost of one fstat(). 0 on older kernels, whose pidfds share one anonymous inode
+/// (use process_start_time() there).
+Result<std::uint64_t> pidfd_inode(int pidfd);
+
 /// Field 22 of /proc/PID/stat (start time in clock ticks since boot), parsed after the last
 /// ')' so a comm containing spaces or parentheses cannot shift the fields.
 Result<std::uint64_t> process_start_time(pid_t pid);

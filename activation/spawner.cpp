@@ -4,8 +4,22 @@
 #include <signal.h>
 
 namespace usherd::activation {
+namespace {
+
+// Releases a pthread rwlock at the end of a scope, however it ends.
+struct RwUnlock {
+  pthread_rwlock_t* lock;
+  ~RwUnlock() { pthread_rwlock_unlock(lock); }
+};
+
+}  // namespace
 
 Spawner::Spawner(unsigned threads) {
+  pthread_rwlockattr_t attr;
+  pthread_rwlockattr_init(&attr);
+  pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+  pthread_rwlock_init(&clone_lock_, &attr);
+  pthread_rwlockattr_destroy(&attr);
   if (threads == 0) threads = 1;
   // New threads inherit the creating thread's mask: block everything while creating them so
   // no signal handler of the process ever runs on a spawner thread.
@@ -24,6 +38,7 @@ Spawner::~Spawner() {
   }
   queue_ready_.notify_all();
   for (auto& t : threads_) t.join();
+  pthread_rwlock_destroy(&clone_lock_);
 }
 
 void Spawner::submit(Job job) {
@@ -40,7 +55,8 @@ void Spawner::claim(pid_t pid) {
 }
 
 void Spawner::with_clones_paused(const std::function<void(const std::function<bool(pid_t)>&)>& f) {
-  std::unique_lock pause(clone_lock_);
+  pthread_rwlock_wrlock(&clone_lock_);
+  RwUnlock unlock{&clone_lock_};
   std::lock_guard lock(unclaimed_mutex_);
   f([this](pid_t pid) { return unclaimed_.count(pid) > 0; });
 }
@@ -56,7 +72,8 @@ void Spawner::run() {
       queue_.pop_front();
     }
     Result<SpawnedProcess> spawned = [&] {
-      std::shared_lock cloning(clone_lock_);
+      pthread_rwlock_rdlock(&clone_lock_);
+      RwUnlock unlock{&clone_lock_};
       auto result = spawn(job.plan);
       if (result) {
         std::lock_guard lock(unclaimed_mutex_);

@@ -14,16 +14,18 @@
 // The orphan reaper of a child subreaper must never reap a child it does not know yet: a
 // child spawned here and not yet handed to the loop looks untracked. Every clone and the
 // registration of its pid happen under a shared lock; with_clones_paused() takes it
-// exclusively and gives the caller a predicate for "started here, not yet claimed".
+// exclusively and gives the caller a predicate for "started here, not yet claimed". The lock
+// prefers the writer: with spawner threads cloning back to back, a reader-preferring lock
+// could keep the reaper (on the event loop) waiting for as long as a flood lasts.
 #pragma once
 
+#include <pthread.h>
 #include <sys/types.h>
 
 #include <condition_variable>
 #include <deque>
 #include <functional>
 #include <mutex>
-#include <shared_mutex>
 #include <thread>
 #include <unordered_set>
 #include <vector>
@@ -75,7 +77,7 @@ class Spawner {
   std::deque<Job> queue_;
   bool stopping_ = false;
 
-  std::shared_mutex clone_lock_;
+  pthread_rwlock_t clone_lock_;  ///< shared: a clone in progress; exclusive: paused
   std::mutex unclaimed_mutex_;
   std::unordered_set<pid_t> unclaimed_;
 

@@ -430,9 +430,15 @@ void Daemon::adopt_from_state_file() {
   auto wall_now = std::chrono::system_clock::now();
   for (auto& e : entries) {
     auto pidfd = activation::open_pidfd(e.pid);
-    auto start = activation::process_start_time(e.pid);
+    bool same = false;
+    if (pidfd && e.pidfd_inode) {
+      same = activation::pidfd_inode(pidfd->get()).value_or(0) == e.pidfd_inode;
+    } else if (pidfd) {
+      auto start = activation::process_start_time(e.pid);
+      same = start && *start == e.start_time;
+    }
     auto zombie = activation::has_ended(e.pid);
-    if (!pidfd || !start || *start != e.start_time || !zombie || *zombie) {
+    if (!same || !zombie || *zombie) {
       // gone, the pid now belongs to another process, or it has ended and its new parent
       // has not reaped it yet
       ++ended;
@@ -443,6 +449,7 @@ void Daemon::adopt_from_state_file() {
     inst->name = e.name;
     inst->socket = e.socket;
     inst->pid = e.pid;
+    inst->pidfd_inode = e.pidfd_inode;
     inst->start_time = e.start_time;
     inst->pidfd = std::make_unique<asio::posix::stream_descriptor>(io_, pidfd->release());
     inst->peer = e.peer;

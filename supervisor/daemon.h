@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -126,7 +127,8 @@ struct Instance {
   std::string socket;  ///< socket unit name
   Role role = Role::connection;
   pid_t pid = 0;
-  std::uint64_t start_time = 0;  ///< /proc/PID/stat field 22, to verify a re-adopted pid
+  std::uint64_t pidfd_inode = 0;  ///< identity for re-adoption (see StateEntry)
+  std::uint64_t start_time = 0;   ///< /proc/PID/stat field 22, where pidfd_inode is 0
   std::unique_ptr<asio::posix::stream_descriptor> pidfd;
   std::unique_ptr<asio::posix::stream_descriptor> output;  ///< journal/ready-log capture
   std::string peer;
@@ -162,6 +164,7 @@ struct PendingSpawn {
   /// Filled on the spawner thread.
   Result<activation::SpawnedProcess> result = activation::SpawnedProcess{};
   Clock::time_point spawned_at{};
+  std::uint64_t pidfd_inode = 0;
   std::uint64_t start_time = 0;
 };
 
@@ -223,13 +226,14 @@ class Daemon {
   void submit_spawn(std::shared_ptr<PendingSpawn> pending, activation::SpawnPlan&& spawn,
                     std::vector<UniqueFd> close_after);
   void drain_spawned();
-  void finish_spawns(std::vector<std::shared_ptr<PendingSpawn>>& batch, bool from_spawner);
+  void settle_spawns();
   void spawn_failed(const std::string& socket, const std::string& name, const std::string& peer,
                     std::optional<policy::InstanceId> admission, const Error& error,
                     Clock::time_point now);
   Instance& track_instance(const std::string& socket, std::shared_ptr<ServicePlan> plan,
                            Instance::Role role, PendingSpawn&& spawned, pid_t pid, UniqueFd pidfd);
   void reap_orphans();
+  static void identify(PendingSpawn& spawned, pid_t pid, int pidfd);
   void watch_exit(Instance& instance);
   void watch_output(Instance& instance);
   void on_output(Instance& instance);
@@ -310,12 +314,12 @@ class Daemon {
   /// One per core of the 2-core machine the suite measures on (bench/RESULTS.md).
   static constexpr unsigned kSpawnerThreads = 2;
   bool listeners_held_ = false;
-  bool inline_when_idle_ = true;
   bool listeners_exhausted_ = false;  ///< some listener is paused for want of fds
   // Shared with the spawner threads, under spawned_mutex_: outcomes waiting for the loop.
   std::mutex spawned_mutex_;
   std::vector<std::shared_ptr<PendingSpawn>> spawned_;
   bool spawned_drain_posted_ = false;
+  std::condition_variable spawned_ready_;  ///< for settle_spawns()
   /// Last member: its threads stop (and their completions, which post to io_ and touch the
   /// members above, end) before anything else is destroyed.
   std::unique_ptr<activation::Spawner> spawner_;

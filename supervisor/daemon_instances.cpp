@@ -78,8 +78,7 @@ Instance* Daemon::spawn_instance(SocketState& socket, ServicePlan& plan,
   done.accepted_at = accepted_at;
   done.output = std::move(output);
   done.spawned_at = now;
-  if (role != Instance::Role::service_helper)
-    if (auto st = activation::process_start_time(spawned->pid)) done.start_time = *st;
+  if (role != Instance::Role::service_helper) identify(done, spawned->pid, spawned->pidfd.get());
   Instance& ref = track_instance(socket.unit.name, socket.service, role, std::move(done),
                                  spawned->pid, std::move(spawned->pidfd));
   state_file_.flush();
@@ -89,20 +88,6 @@ Instance* Daemon::spawn_instance(SocketState& socket, ServicePlan& plan,
 void Daemon::submit_spawn(std::shared_ptr<PendingSpawn> pending, activation::SpawnPlan&& spawn,
                           std::vector<UniqueFd> close_after) {
   ++spawns_in_flight_;
-  if (spawns_in_flight_ == 1 && inline_when_idle_) {
-    // Nothing queued: spawning right here is quicker than waking a spawner thread (the wait
-    // for the exec is in the client's latency either way), and the loop has nothing else
-    // to do meanwhile.
-    auto result = activation::spawn(spawn);
-    close_after.clear();
-    pending->spawned_at = Clock::now();
-    if (result)
-      if (auto st = activation::process_start_time(result->pid)) pending->start_time = *st;
-    pending->result = std::move(result);
-    std::vector<std::shared_ptr<PendingSpawn>> batch{std::move(pending)};
-    finish_spawns(batch, false);
-    return;
-  }
   activation::Spawner::Job job;
   job.plan = std::move(spawn);
   job.close_after = std::move(close_after);
@@ -110,8 +95,7 @@ void Daemon::submit_spawn(std::shared_ptr<PendingSpawn> pending, activation::Spa
     // On a spawner thread: only the outcome and facts about the new process; the loop does
     // the rest in drain_spawned().
     pending->spawned_at = Clock::now();
-    if (result)
-      if (auto st = activation::process_start_time(result->pid)) pending->start_time = *st;
+    if (result) identify(*pending, result->pid, result->pidfd.get());
     pending->result = std::move(result);
     bool post = false;
     {
@@ -120,9 +104,37 @@ void Daemon::submit_spawn(std::shared_ptr<PendingSpawn> pending, activation::Spa
       post = !spawned_drain_posted_;
       spawned_drain_posted_ = true;
     }
+    spawned_ready_.notify_one();
     if (post) asio::post(io_, [this] { drain_spawned(); });
   };
   spawner_->submit(std::move(job));
+}
+
+void Daemon::identify(PendingSpawn& spawned, pid_t pid, int pidfd) {
+  // What the state file records to recognise the process after a restart: the pidfd's
+  // inode (one fstat) where the kernel has pidfs, else the start time from /proc (an open,
+  // a read and a close, and procfs's lookups: the costliest step of a spawn after clone).
+  if (auto inode = activation::pidfd_inode(pidfd); inode && *inode) {
+    spawned.pidfd_inode = *inode;
+  } else if (auto st = activation::process_start_time(pid)) {
+    spawned.start_time = *st;
+  }
+}
+
+void Daemon::settle_spawns() {
+  // A control request sees every connection usherd has accepted as an instance, recorded in
+  // the state file: the admission engine already counts the spawns in flight, so a status
+  // (or a crash right after one) must not find fewer. Waits for at most kMaxSpawnsInFlight
+  // spawns, each a fraction of a millisecond; bounded all the same, so a spawn stuck before
+  // its exec cannot hold the loop.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (spawns_in_flight_ > 0) {
+    {
+      std::unique_lock lock(spawned_mutex_);
+      if (!spawned_ready_.wait_until(lock, deadline, [this] { return !spawned_.empty(); })) return;
+    }
+    drain_spawned();
+  }
 }
 
 void Daemon::drain_spawned() {
@@ -132,10 +144,6 @@ void Daemon::drain_spawned() {
     batch.swap(spawned_);
     spawned_drain_posted_ = false;
   }
-  finish_spawns(batch, true);
-}
-
-void Daemon::finish_spawns(std::vector<std::shared_ptr<PendingSpawn>>& batch, bool from_spawner) {
   std::vector<std::uint64_t> started;
   started.reserve(batch.size());
   for (auto& pending : batch) {
@@ -151,7 +159,7 @@ void Daemon::finish_spawns(std::vector<std::shared_ptr<PendingSpawn>>& batch, bo
     std::shared_ptr<ServicePlan> plan = pending->plan;
     Instance& instance = track_instance(socket, std::move(plan), Instance::Role::connection,
                                         std::move(*pending), pid, std::move(pidfd));
-    if (from_spawner) spawner_->claim(pid);
+    spawner_->claim(pid);
     if (stopping_ && instance.state == Instance::State::starting) {
       // Shut down while it was being spawned: it is unauthenticated, stop it like the others.
       int signal = instance.plan ? instance.plan->unit.kill_signal : SIGTERM;
@@ -212,6 +220,7 @@ Instance& Daemon::track_instance(const std::string& socket, std::shared_ptr<Serv
   instance->socket = socket;
   instance->role = role;
   instance->pid = pid;
+  instance->pidfd_inode = spawned.pidfd_inode;
   instance->start_time = spawned.start_time;
   instance->pidfd = std::make_unique<asio::posix::stream_descriptor>(io_, pidfd.release());
   if (spawned.output) {
@@ -251,6 +260,7 @@ Instance& Daemon::track_instance(const std::string& socket, std::shared_ptr<Serv
 StateEntry Daemon::state_entry(const Instance& instance) {
   StateEntry entry;
   entry.pid = instance.pid;
+  entry.pidfd_inode = instance.pidfd_inode;
   entry.start_time = instance.start_time;
   entry.started_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                               instance.started_wall.time_since_epoch())
@@ -551,6 +561,12 @@ void Daemon::on_notification() {
     if (!*received) return;
     const activation::Notification& note = **received;
     Instance* instance = note.sender ? attribute_sender(note.sender->pid) : nullptr;
+    if (instance == nullptr && note.sender && spawns_in_flight_ > 0) {
+      // The sender may be an instance whose spawn the loop has not taken in yet (a fast
+      // service can send READY=1 before its spawner thread's report is processed).
+      settle_spawns();
+      instance = attribute_sender(note.sender->pid);
+    }
     const char* problem = activation::notify_problem(note);
     if (instance == nullptr || problem != nullptr) {
       ++notify_rejected_;

@@ -21,6 +21,12 @@ std::string clean(const std::string& text) {
   return out;
 }
 
+// An "r" or "-" line belongs to the "+" line of the same pid only if it names the same
+// process (a reused pid has another identity).
+bool same_process(const StateEntry& a, const StateEntry& b) {
+  return a.pidfd_inode == b.pidfd_inode && a.start_time == b.start_time;
+}
+
 bool write_all(int fd, const std::string& data) {
   const char* p = data.data();
   std::size_t left = data.size();
@@ -39,7 +45,9 @@ bool write_all(int fd, const std::string& data) {
 }  // namespace
 
 std::string encode_state_line(char op, const StateEntry& e) {
-  return fmt::format("{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n", op, e.pid, e.start_time, e.started_unix_ms,
+  std::string identity =
+      e.pidfd_inode ? fmt::format("i{}", e.pidfd_inode) : fmt::format("{}", e.start_time);
+  return fmt::format("{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n", op, e.pid, identity, e.started_unix_ms,
                      e.ready ? 1 : 0, clean(e.socket), clean(e.name), clean(e.peer));
 }
 
@@ -53,7 +61,10 @@ bool decode_state_line(const std::string& line, char& op, StateEntry& e) {
   if (op != '+' && op != 'r' && op != '-') return false;
   try {
     e.pid = static_cast<pid_t>(std::stol(fields[1]));
-    e.start_time = std::stoull(fields[2]);
+    if (!fields[2].empty() && fields[2][0] == 'i')
+      e.pidfd_inode = std::stoull(fields[2].substr(1));
+    else
+      e.start_time = std::stoull(fields[2]);
     e.started_unix_ms = std::stoll(fields[3]);
   } catch (...) {
     return false;
@@ -80,10 +91,10 @@ std::vector<StateEntry> StateFile::read(const std::string& path) {
       live[e.pid] = e;
     } else if (op == 'r') {
       auto it = live.find(e.pid);
-      if (it != live.end() && it->second.start_time == e.start_time) it->second.ready = true;
+      if (it != live.end() && same_process(it->second, e)) it->second.ready = true;
     } else {
       auto it = live.find(e.pid);
-      if (it != live.end() && it->second.start_time == e.start_time) live.erase(it);
+      if (it != live.end() && same_process(it->second, e)) live.erase(it);
     }
   }
   std::vector<StateEntry> out;

@@ -25,6 +25,10 @@ namespace usherd::supervisor {
 /// One instance as recorded.
 struct StateEntry {
   pid_t pid = 0;
+  /// Which process the pid is: its pidfd's inode number where pidfds live on pidfs (Linux
+  /// 6.9+, see activation::pidfd_inode), else its /proc/PID/stat starttime. Written as
+  /// "i<inode>" or "<starttime>" in the third column.
+  std::uint64_t pidfd_inode = 0;
   std::uint64_t start_time = 0;  ///< /proc/PID/stat starttime (clock ticks since boot)
   std::int64_t started_unix_ms = 0;
   bool ready = false;

@@ -120,6 +120,26 @@ TEST_CASE("a child's start time is stable and its ancestry leads to us", "[activ
   CHECK_FALSE(has_ended(child.process.pid));
 }
 
+TEST_CASE("a pidfd's inode names one process: two pidfds of it agree, another process differs",
+          "[activation][process]") {
+  auto child = spawn_blocked();
+  auto again = open_pidfd(child.process.pid);
+  REQUIRE(again);
+  auto own = open_pidfd(getpid());
+  REQUIRE(own);
+  auto a = pidfd_inode(child.process.pidfd.get());
+  auto b = pidfd_inode(again->get());
+  auto other = pidfd_inode(own->get());
+  REQUIRE(a);
+  REQUIRE(b);
+  REQUIRE(other);
+  CHECK(*a == *b);
+  // 0 everywhere on kernels without pidfs (before 6.9): the start time identifies instead.
+  if (*a != 0) CHECK(*other != *a);
+  child.stdin_write.reset();
+  CHECK(wait_exit(child.process.pidfd.get()).code_or_signal == 0);
+}
+
 TEST_CASE("the orphan reaper reaps untracked children and leaves a tracked one's status",
           "[activation][process]") {
   auto tracked = spawn_exit(7);

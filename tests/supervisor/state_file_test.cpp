@@ -77,3 +77,34 @@ TEST_CASE("state journal ignores a torn last line and garbage", "[supervisor][st
 TEST_CASE("a missing state file reads as no instances", "[supervisor][state]") {
   CHECK(StateFile::read("/nonexistent/usherd/state").empty());
 }
+
+TEST_CASE("state journal identifies a process by its pidfd inode where it has one",
+          "[supervisor][state]") {
+  StateEntry by_inode = entry(300, 0, "c@1.service");
+  by_inode.pidfd_inode = 123456789;
+  std::string line = usherd::supervisor::encode_state_line('+', by_inode);
+  CHECK(line.find("\ti123456789\t") != std::string::npos);
+  char op = 0;
+  StateEntry back;
+  REQUIRE(usherd::supervisor::decode_state_line(line.substr(0, line.size() - 1), op, back));
+  CHECK(op == '+');
+  CHECK(back.pidfd_inode == 123456789);
+  CHECK(back.start_time == 0);
+
+  std::string dir = temp_dir();
+  std::string path = dir + "/state";
+  StateFile file;
+  REQUIRE(file.open(path, {}));
+  file.record(StateFile::Event::spawned, by_inode);
+  StateEntry reused = by_inode;
+  reused.pidfd_inode = 987;  // the pid now names another process: its end is not this one's
+  file.record(StateFile::Event::ended, reused);
+  file.flush();
+  auto live = StateFile::read(path);
+  REQUIRE(live.size() == 1);
+  CHECK(live[0].pidfd_inode == 123456789);
+  file.record(StateFile::Event::ended, by_inode);
+  file.flush();
+  CHECK(StateFile::read(path).empty());
+  std::system(("rm -rf " + dir).c_str());
+}
