@@ -28,11 +28,14 @@ UNIT
 # start_usherd DIR: starts usherd in the background on DIR's units; sets USHERD_PID and
 # USHERD_PORT once `usherctl status` lists the bound port (usherd at --log-level warning
 # prints nothing when it starts, so the control socket is the readiness signal).
+# USHERD_PREFIX, if set, is a command that execs usherd (env VAR=..., prlimit ...), so the
+# pid stays usherd's and nothing else started here inherits it.
 start_usherd() {
   local dir=$1 status i
   mkdir -p "$dir/run"
-  "$USHERD" --units "$dir/units" --config "$dir/usherd.conf" --runtime-dir "$dir/run" \
-    --log-level warning 2>>"$dir/usherd.log" &
+  # shellcheck disable=SC2086
+  ${USHERD_PREFIX:-} "$USHERD" --units "$dir/units" --config "$dir/usherd.conf" \
+    --runtime-dir "$dir/run" --log-level warning 2>>"$dir/usherd.log" &
   USHERD_PID=$!
   USHERD_PORT=
   for i in $(seq 1 200); do

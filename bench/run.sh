@@ -5,18 +5,25 @@
 #   bench/run.sh [BUILD_DIR]            (`make bench` runs it with build-release)
 #
 # Environment: ROUNDS (5), N (3000 connections per churn run), HOLD_N (1280), OUT (results
-# folder, default BUILD_DIR/bench-results/<UTC stamp>), PEERS (space-separated subset).
+# folder, default BUILD_DIR/bench-results/<UTC stamp>), PEERS (space-separated subset),
+# LOAD_MAX (0.7) and LOAD_WAIT_S (900): before starting, wait up to LOAD_WAIT_S for the
+# 1-minute load average to fall below LOAD_MAX (the machine may be shared); the load seen is
+# recorded either way. LIVE (10000): live instances of the memory scenario.
 #
 # Scenarios, in interleaved rounds (every server once per round, A B C … B C A …):
 #   churn  okd replies and exits; N connections at concurrency 1, 8 and 64
 #   hold   okd replies and holds the connection 100 ms; HOLD_N connections at concurrency 64
-# Then usherd alone:
+# Then usherd alone (tcpserver, fork-based, alongside in rss for contrast):
 #   drop   budget full (MaxStartups=1:100:1, one instance that never becomes ready): conn/s
 #          of connections usherd accepts and drops
-#   memory usherd's VmRSS with 0, 500 and 2000 live instances (okd holding 8 s)
-#   status `usherctl status --json` response time idle and during a churn flood at c=64
-# Results: OUT/*.jsonl (one loadgen JSON per run), OUT/summary.md (medians over rounds, ratios
-# to the best peer in the same run), OUT/plot.png (conn/s and p99 against concurrency).
+#   rss    spawn latency at c=1 with usherd's resident memory at 10, 100 and 1024 MiB (an
+#          LD_PRELOAD ballast, bench/ballast_preload.cpp, touched before usherd starts)
+#   nofile spawn latency at c=1 with usherd's RLIMIT_NOFILE at 1024, 4096 and the hard maximum
+#   memory usherd's VmRSS idle and with 2000 and LIVE live instances (okd holding)
+#   status usherd's control-socket response time (ctlping: connect to EOF, in one process)
+#          and `usherctl status --json` wall time, idle and during a churn flood at c=64
+# Results: OUT/*.jsonl (one loadgen JSON per run), OUT/*.tsv, OUT/summary.md (medians over
+# rounds, ratios to the best peer in the same run), OUT/plot.png.
 #
 # Every load goes to 127.0.0.1 only (loadgen refuses anything else), bounded in count and
 # time. Needs root for apt-get (peers are installed if missing).
@@ -27,22 +34,28 @@ build=$(realpath -m "${1:-build-release}")
 ROUNDS=${ROUNDS:-5}
 N=${N:-3000}
 HOLD_N=${HOLD_N:-1280}
-PEERS=${PEERS:-"xinetd tcpserver inetd socat ssa tcpsvd"}
+LIVE=${LIVE:-10000}
+LOAD_MAX=${LOAD_MAX:-0.7}
+LOAD_WAIT_S=${LOAD_WAIT_S:-900}
+PEERS=${PEERS:-"tcpsvd xinetd tcpserver inetd socat ssa"}
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=$(realpath -m "${OUT:-$build/bench-results/$stamp}")
 mkdir -p "$OUT"
 work=$(mktemp -d /tmp/usherd-bench.XXXXXX)
 peer_root="$build/bench-peers"
 
-ninja -C "$build" usherd usherctl loadgen okd >/dev/null
+ninja -C "$build" usherd usherctl loadgen okd ctlping ballast >/dev/null
 USHERD="$build/supervisor/usherd"
 USHERCTL="$build/supervisor/usherctl"
 LOADGEN="$build/bench/loadgen"
 OKD="$build/bench/okd"
+CTLPING="$build/bench/ctlping"
+BALLAST="$build/bench/libballast.so"
 source "$here/common.sh"
 ulimit -n "$(ulimit -Hn)"
 
 log() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$OUT/run.log" >&2; }
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # --- peers -----------------------------------------------------------------------------
 # xinetd and openbsd-inetd conflict in Debian (both provide inet-superserver), so inetd's
@@ -54,41 +67,72 @@ install_peers() {
   command -v socat >/dev/null || missing+=(socat)
   command -v gnuplot >/dev/null || missing+=(gnuplot-nox)
   command -v systemd-socket-activate >/dev/null || missing+=(systemd)
+  command -v dpkg-source >/dev/null || missing+=(dpkg-dev)
   if ((${#missing[@]})); then
     log "installing ${missing[*]}"
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       "${missing[@]}" >/dev/null
   fi
+  mkdir -p "$peer_root/dl"
   if [[ ! -x "$peer_root/openbsd-inetd/usr/sbin/inetd" ]]; then
-    mkdir -p "$peer_root/dl"
     (cd "$peer_root/dl" && apt-get download -qq openbsd-inetd 2>/dev/null)
     dpkg -x "$peer_root"/dl/openbsd-inetd_*.deb "$peer_root/openbsd-inetd"
   fi
-  # busybox tcpsvd: Debian's busybox binaries lack the applet; building it needs Debian's
-  # busybox source package, which apt-get source fetches only where deb-src is configured.
-  if [[ ! -x "$peer_root/busybox-tcpsvd" ]]; then
-    if (cd "$peer_root/dl" && apt-get source -qq busybox >/dev/null 2>&1); then
-      build_tcpsvd || log "tcpsvd: building from Debian's busybox source failed; skipped"
-    else
-      log "tcpsvd: skipped (no deb-src configured, so Debian's busybox source is unavailable)"
-    fi
+  if [[ ! -x "$peer_root/tcpsvd/tcpsvd" ]]; then
+    build_tcpsvd || log "tcpsvd: building it from Debian's busybox source failed; skipped"
   fi
 }
 
-# Builds busybox with only the tcpsvd applet from the unpacked Debian source.
+# busybox tcpsvd: Debian's busybox binaries lack the applet, so it is built from Debian's
+# busybox source package with only that applet. The source is fetched with apt-get source
+# through a private deb-src list (same archive and keyring as the system's own list), so the
+# system's apt configuration is left alone.
 build_tcpsvd() {
-  local src
+  local apt="$peer_root/apt" src
+  mkdir -p "$apt/lists/partial" "$apt/parts"
+  local uri suite
+  uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null)
+  suite=$(. /etc/os-release && echo "$VERSION_CODENAME")
+  cat >"$apt/parts/debian-src.sources" <<SRC
+Types: deb-src
+URIs: ${uri:-http://deb.debian.org/debian}
+Suites: ${suite:-bookworm}
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  local opts=(-o "Dir::Etc::SourceList=/dev/null" -o "Dir::Etc::SourceParts=$apt/parts"
+    -o "Dir::State::Lists=$apt/lists")
+  apt-get "${opts[@]}" update -qq >/dev/null 2>&1 || return 1
+  (cd "$peer_root/dl" && apt-get "${opts[@]}" source -qq busybox >/dev/null 2>&1) || return 1
   src=$(find "$peer_root/dl" -maxdepth 1 -type d -name 'busybox-*' | head -1)
   [[ -n "$src" ]] || return 1
   (cd "$src" && make -s allnoconfig >/dev/null &&
     sed -i 's/^# CONFIG_TCPSVD is not set/CONFIG_TCPSVD=y/' .config &&
-    make -s -j2 >/dev/null) || return 1
-  cp "$src/busybox" "$peer_root/busybox-tcpsvd"
+    make -s -j2 >/dev/null 2>&1) || return 1
+  # Without the busybox applet the binary dispatches on argv[0]: name it tcpsvd.
+  mkdir -p "$peer_root/tcpsvd"
+  cp "$src/busybox" "$peer_root/tcpsvd/tcpsvd"
+  (cd "$src" && dpkg-parsechangelog -S Version) >"$peer_root/tcpsvd/version" 2>/dev/null || true
 }
 
+# free_port: a free loopback port below the ephemeral range. A port from that range could
+# be taken, between runs, as the source port of one of the load generator's many client
+# connections, and the server's bind() would then fail with EADDRINUSE.
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+  python3 - <<'PY'
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(1000):
+    port = random.randrange(10000, max(10001, low))
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+    print(port)
+    break
+PY
 }
 
 # start_server NAME PORT SERVICE_ARGS...: starts one server on 127.0.0.1:PORT running
@@ -152,7 +196,7 @@ CONF
       ;;
     tcpsvd)
       # shellcheck disable=SC2086
-      "$peer_root/busybox-tcpsvd" tcpsvd -c 100000 -b 1024 127.0.0.1 "$port" "$OKD" $args \
+      "$peer_root/tcpsvd/tcpsvd" -c 100000 -b 1024 127.0.0.1 "$port" "$OKD" $args \
         2>>"$dir/stderr" &
       ;;
   esac
@@ -170,11 +214,22 @@ warm_up() {
   return 1
 }
 
+# wait_for_quiet: the suite measures CPU-bound work on a machine that may be shared.
+wait_for_quiet() {
+  local waited=0
+  while awk -v max="$LOAD_MAX" '{exit !($1 > max)}' /proc/loadavg && ((waited < LOAD_WAIT_S)); do
+    ((waited == 0)) && log "load $(loadavg) is above $LOAD_MAX; waiting up to ${LOAD_WAIT_S}s"
+    sleep 30
+    waited=$((waited + 30))
+  done
+  log "load before the run: $(loadavg) (waited ${waited}s)"
+}
+
 servers=(usherd)
 install_peers
 for p in $PEERS; do
   case $p in
-    tcpsvd) [[ -x "$peer_root/busybox-tcpsvd" ]] && servers+=(tcpsvd) ;;
+    tcpsvd) [[ -x "$peer_root/tcpsvd/tcpsvd" ]] && servers+=(tcpsvd) ;;
     inetd) [[ -x "$peer_root/openbsd-inetd/usr/sbin/inetd" ]] && servers+=(inetd) ;;
     *) servers+=("$p") ;;
   esac
@@ -182,12 +237,14 @@ done
 declare -A ports
 for s in "${servers[@]}"; do ports[$s]=$(free_port); done
 
+wait_for_quiet
 {
   echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "kernel: $(uname -r)"
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') x $(nproc)"
   echo "memory: $(free -g | awk '/Mem:/ {print $2}') GiB"
   echo "usherd: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "busybox (tcpsvd): $(cat "$peer_root/tcpsvd/version" 2>/dev/null)"
   echo "xinetd: $(dpkg-query -W -f '${Version}' xinetd 2>/dev/null)"
   echo "ucspi-tcp: $(dpkg-query -W -f '${Version}' ucspi-tcp 2>/dev/null)"
   echo "openbsd-inetd: $(dpkg-deb -f "$peer_root"/dl/openbsd-inetd_*.deb Version 2>/dev/null)"
@@ -195,12 +252,14 @@ for s in "${servers[@]}"; do ports[$s]=$(free_port); done
   echo "systemd: $(dpkg-query -W -f '${Version}' systemd 2>/dev/null)"
   echo "rounds: $ROUNDS, churn N=$N, hold N=$HOLD_N"
   echo "servers: ${servers[*]}"
+  echo "load at start (1/5/15 min): $(loadavg)"
 } >"$OUT/machine.txt"
 log "servers: ${servers[*]}; $ROUNDS rounds; results in $OUT"
 
 # --- interleaved rounds ----------------------------------------------------------------
 # Each round starts one server further along, so no server always runs first (right after
 # the previous round's heaviest load, or always in the same slot of a noisy neighbour's work).
+: >"$OUT/load.tsv"
 for round in $(seq 1 "$ROUNDS"); do
   count=${#servers[@]}
   for ((j = 0; j < count; ++j)); do
@@ -218,7 +277,8 @@ for round in $(seq 1 "$ROUNDS"); do
       "127.0.0.1:$PORT" || true
     stop_pid "$SERVER_PID"
   done
-  log "round $round of $ROUNDS done"
+  echo -e "round $round\t$(loadavg)" >>"$OUT/load.tsv"
+  log "round $round of $ROUNDS done (load $(loadavg))"
 done
 
 # --- usherd alone: drop path ------------------------------------------------------------
@@ -246,68 +306,142 @@ wait "$holder" 2>/dev/null || true
 stop_pid "$USHERD_PID"
 log "drop path done"
 
+# --- spawn latency against the supervisor's size and RLIMIT_NOFILE ------------------------
+# rss_kib PID: resident memory of a process in KiB.
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# spawn_mean_us RUNTIME: usherd's own mean accept-to-exec time so far, in µs (its metrics).
+spawn_mean_us() {
+  "$USHERCTL" --runtime-dir "$1" metrics | awk '
+    /^usherd_spawn_duration_seconds_sum/ {s=$2} /^usherd_spawn_duration_seconds_count/ {n=$2}
+    END {if (n > 0) printf "%.1f", s / n * 1e6; else print "nan"}'
+}
+SPAWN_N=${SPAWN_N:-2000}
+: >"$OUT/spawn.tsv"
+for round in $(seq 1 3); do
+  for mib in 10 100 1024; do
+    dir="$work/rss-$mib"
+    rm -rf "$dir" && mkdir -p "$dir"
+    write_usherd_units "$dir" "$OKD" 100000
+    USHERD_PREFIX="env USHERD_BENCH_BALLAST_MIB=$mib LD_PRELOAD=$BALLAST" start_usherd "$dir"
+    warm_up "$USHERD_PORT" || true
+    rss=$(rss_kib "$USHERD_PID")
+    "$LOADGEN" -q -n "$SPAWN_N" -c 1 -t 60 -T 5000 -e 'ok\n' -l "rss-$mib" \
+      -j "$OUT/spawn-rss.jsonl" "127.0.0.1:$USHERD_PORT" || true
+    echo -e "rss\t$mib\t$round\t$rss\t$(spawn_mean_us "$dir/run")" >>"$OUT/spawn.tsv"
+    stop_pid "$USHERD_PID"
+  done
+  hard=$(ulimit -Hn)
+  limits="1024 4096"
+  ((hard > 4096)) && limits+=" $hard"
+  for lim in $limits; do
+    dir="$work/nofile-$lim"
+    rm -rf "$dir" && mkdir -p "$dir"
+    write_usherd_units "$dir" "$OKD" 100000
+    # usherd raises its soft limit to the hard one at start: both are set to lim here.
+    USHERD_PREFIX="prlimit --nofile=$lim:$lim" start_usherd "$dir"
+    warm_up "$USHERD_PORT" || true
+    actual=$(awk '/^Max open files/ {print $4}' "/proc/$USHERD_PID/limits")
+    "$LOADGEN" -q -n "$SPAWN_N" -c 1 -t 60 -T 5000 -e 'ok\n' -l "nofile-$lim" \
+      -j "$OUT/spawn-nofile.jsonl" "127.0.0.1:$USHERD_PORT" || true
+    echo -e "nofile\t$lim\t$round\t$actual\t$(spawn_mean_us "$dir/run")" >>"$OUT/spawn.tsv"
+    stop_pid "$USHERD_PID"
+  done
+done
+# For contrast, a fork()-based server given the same ballast (fewer connections: each fork
+# copies the page tables of the whole ballast).
+for mib in 10 100 1024; do
+  port=$(free_port)
+  env USHERD_BENCH_BALLAST_MIB=$mib LD_PRELOAD=$BALLAST \
+    tcpserver -c 100000 -b 1024 -H -R -l0 127.0.0.1 "$port" "$OKD" 2>>"$work/tcpserver-rss.err" &
+  pid=$!
+  warm_up "$port" || true
+  "$LOADGEN" -q -n 300 -c 1 -t 60 -T 5000 -e 'ok\n' -l "tcpserver-rss-$mib" \
+    -j "$OUT/spawn-rss.jsonl" "127.0.0.1:$port" || true
+  echo -e "tcpserver-rss\t$mib\t1\t$(rss_kib "$pid")\tnan" >>"$OUT/spawn.tsv"
+  stop_pid "$pid"
+done
+log "spawn latency against RSS and RLIMIT_NOFILE done"
+
 # --- usherd alone: memory per live instance ---------------------------------------------
 mem_dir="$work/memory"
 mkdir -p "$mem_dir"
-write_usherd_units "$mem_dir" "$OKD --hold-ms 8000" 100000
+write_usherd_units "$mem_dir" "$OKD --hold-ms 120000" 100000
 start_usherd "$mem_dir"
-"$LOADGEN" -q -n 20 -c 1 "127.0.0.1:$USHERD_PORT" >/dev/null || true
+# A few instances first, so the idle reading is of a usherd that has served (allocator and
+# tables warm); the client gives up on them after 1 s and they are stopped below.
+"$LOADGEN" -q -n 20 -c 20 -T 1000 "127.0.0.1:$USHERD_PORT" >/dev/null || true
 : >"$OUT/memory.tsv"
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$USHERD_PID/status"; }
 instances_now() {
   "$USHERCTL" --runtime-dir "$mem_dir/run" status --json | json_get 'len(d.get("instances", []))'
 }
-# The 20 warm-up instances hold for 8 s; wait for them to end before the idle reading.
+# stop_instances: SIGTERM to every okd usherd started; usherd sees them end.
+stop_instances() {
+  local child
+  for child in $(cat /proc/"$USHERD_PID"/task/*/children 2>/dev/null); do
+    kill "$child" 2>/dev/null || true
+  done
+}
+stop_instances
 for i in $(seq 1 300); do
   [[ "$(instances_now)" == 0 ]] && break
   sleep 0.1
 done
-echo -e "0\t$(rss_kib)" >>"$OUT/memory.tsv"
-for k in 500 2000; do
-  "$LOADGEN" -q -n "$k" -c "$k" -t 60 -T 60000 "127.0.0.1:$USHERD_PORT" &
+echo -e "0\t$(rss_kib "$USHERD_PID")" >>"$OUT/memory.tsv"
+for k in 2000 "$LIVE"; do
+  # The connections ramp up as fast as usherd spawns (SYNs beyond the backlog are retried by
+  # the kernel); okd holds each for 120 s, far longer than the ramp.
+  "$LOADGEN" -q -n "$k" -c "$k" -t 200 -T 180000 "127.0.0.1:$USHERD_PORT" &
   gen=$!
   live=0
-  for i in $(seq 1 300); do
+  for i in $(seq 1 600); do
     live=$(instances_now)
     ((live >= k)) && break
-    sleep 0.1
+    sleep 0.2
   done
-  echo -e "$live\t$(rss_kib)" >>"$OUT/memory.tsv"
+  echo -e "$live\t$(rss_kib "$USHERD_PID")" >>"$OUT/memory.tsv"
+  log "memory: $live live instances, usherd VmRSS $(rss_kib "$USHERD_PID") KiB"
+  stop_instances
   wait "$gen" || true
-  for i in $(seq 1 300); do
+  for i in $(seq 1 600); do
     [[ "$(instances_now)" == 0 ]] && break
-    sleep 0.1
+    sleep 0.2
   done
 done
 echo -e "hwm\t$(awk '/^VmHWM:/ {print $2}' "/proc/$USHERD_PID/status")" >>"$OUT/memory.tsv"
 stop_pid "$USHERD_PID"
 log "memory done"
 
-# --- usherd alone: usherctl status response time, idle and during a flood ---------------
+# --- usherd alone: control response time, idle and during a flood -----------------------
 st_dir="$work/status"
 mkdir -p "$st_dir"
 write_usherd_units "$st_dir" "$OKD" 100000
 start_usherd "$st_dir"
-time_status() {
+time_usherctl() {
   local label=$1 count=$2 t0 t1
   for i in $(seq 1 "$count"); do
     t0=$(date +%s%N)
     "$USHERCTL" --runtime-dir "$st_dir/run" status --json >/dev/null
     t1=$(date +%s%N)
-    echo -e "$label\t$(((t1 - t0) / 1000))" >>"$OUT/status.tsv"
+    echo -e "usherctl-$label\t$(((t1 - t0) / 1000))" >>"$OUT/status.tsv"
   done
 }
+time_ctlping() {
+  "$CTLPING" "$st_dir/run" "$2" | awk -v l="ctlping-$1" '{print l "\t" $1}' >>"$OUT/status.tsv"
+}
 : >"$OUT/status.tsv"
-time_status idle 30
-"$LOADGEN" -q -n 200000 -c 64 -t 12 -T 5000 -l usherd-flood -j "$OUT/flood.jsonl" \
+time_ctlping idle 30
+time_usherctl idle 30
+"$LOADGEN" -q -n 400000 -c 64 -t 14 -T 5000 -l usherd-flood -j "$OUT/flood.jsonl" \
   "127.0.0.1:$USHERD_PORT" &
 gen=$!
-sleep 1  # let the flood reach a steady state before sampling
-time_status flood 30
+sleep 1 # let the flood reach a steady state before sampling
+time_ctlping flood 30
+time_usherctl flood 30
 wait "$gen" || true
 stop_pid "$USHERD_PID"
 log "status timing done"
 
+echo "load at end (1/5/15 min): $(loadavg)" >>"$OUT/machine.txt"
 rm -rf "$work"
 python3 "$here/summarize.py" "$OUT"
 log "summary: $OUT/summary.md, plot: $OUT/plot.png"

@@ -2,10 +2,11 @@
 """Summarises one bench/run.sh results folder into summary.md and plot.png.
 
 Reads churn.jsonl and hold.jsonl (one loadgen JSON object per run, label = server), and the
-usherd-only drop.jsonl, flood.jsonl, memory.tsv, status.tsv and machine.txt. Every figure is
-the median over the interleaved rounds; "ok" is the worst round. Ratios are to the best
-peer (any server but usherd) at the same concurrency in the same results folder, so they
-compare servers measured under the same conditions.
+usherd-only drop.jsonl, spawn.tsv with spawn-rss.jsonl and spawn-nofile.jsonl, memory.tsv,
+status.tsv with flood.jsonl, load.tsv and machine.txt. Every figure is the median over the
+interleaved rounds; "ok" is the worst round. Ratios are to the best peer (any server but
+usherd) at the same concurrency in the same results folder, so they compare servers
+measured under the same conditions; the spread is the range over rounds.
 
     bench/summarize.py RESULTS_DIR
 """
@@ -76,6 +77,31 @@ def churn_table(groups, servers, concurrencies):
     return "\n".join(lines), best
 
 
+def spread_table(groups, servers, concurrencies):
+    """conn/s of every round, min-max, per server and concurrency."""
+    lines = ["| server | " + " | ".join(f"c={c}: rounds (min-max)" for c in concurrencies) + " |",
+             "|" + "---|" * (1 + len(concurrencies))]
+    for s in servers:
+        cells = []
+        for c in concurrencies:
+            runs = groups.get((s, c), [])
+            rates = [r["conn_per_s"] for r in runs]
+            cells.append(", ".join(f"{x:.0f}" for x in rates) +
+                         (f" ({min(rates):.0f}-{max(rates):.0f})" if rates else "-"))
+        lines.append(f"| {s} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def ratio_per_round(runs_subject, runs_peers):
+    """usherd's conn/s over the best peer's, round by round (runs are in round order)."""
+    out = []
+    for i, r in enumerate(runs_subject):
+        peers = [p[i]["conn_per_s"] for p in runs_peers if i < len(p)]
+        if peers:
+            out.append(r["conn_per_s"] / max(peers))
+    return out
+
+
 def failures_text(runs):
     total = defaultdict(int)
     for r in runs:
@@ -108,6 +134,16 @@ def main():
                "then latency connect→EOF. Failures over all rounds: ", ""]
         md += [f"- {s}: " + failures_text([r for r in churn if r["label"] == s]) for s in servers]
         md += ["", table, ""]
+        md += ["Spread: conn/s of each round.", "", spread_table(cg, servers, concurrencies), ""]
+        ratios = []
+        for c in concurrencies:
+            subj = cg.get((SUBJECT, c), [])
+            peers = [cg[(p, c)] for p in servers if p != SUBJECT and (p, c) in cg]
+            rr = ratio_per_round(subj, peers)
+            if rr:
+                ratios.append(f"c={c}: " + ", ".join(f"{x:.2f}" for x in rr))
+        if ratios:
+            md += ["usherd ÷ best peer, round by round: " + "; ".join(ratios) + ".", ""]
     if hold:
         hg = group(hold)
         table, _ = churn_table(hg, servers, sorted({c for (_, c) in hg}))
@@ -132,6 +168,9 @@ def main():
                 md.append(f"- usherd counted on {s['name']}: accepted {s.get('accepted')}, "
                           f"dropped {s.get('dropped')}")
             md.append("")
+    spawn_path = os.path.join(out, "spawn.tsv")
+    if os.path.exists(spawn_path):
+        md += spawn_section(out, spawn_path)
     mem_path = os.path.join(out, "memory.tsv")
     if os.path.exists(mem_path):
         rows = [line.split("\t") for line in open(mem_path).read().split("\n") if line]
@@ -155,21 +194,73 @@ def main():
             if line.strip():
                 label, us = line.split("\t")
                 samples[label].append(int(us) / 1000)
-        md += ["## `usherctl status --json` response time (usherd only)", "",
-               "Wall time of the whole usherctl process (exec, connect, request, reply, exit).",
-               "", "| condition | samples | p50 ms | max ms |", "|---|---|---|---|"]
+        md += ["## Status response time (usherd only)", "",
+               "ctlping: usherd's answer to a `status` request on the control socket, connect "
+               "to EOF, timed inside one client process. usherctl: wall time of the whole "
+               "`usherctl status --json` process (exec, dynamic loading, request, reply, exit).",
+               "", "| what | condition | samples | p50 ms | p90 ms | max ms |",
+               "|---|---|---|---|---|---|"]
         for label, xs in samples.items():
-            md.append(f"| {label} | {len(xs)} | {statistics.median(xs):.1f} | {max(xs):.1f} |")
+            what, _, cond = label.partition("-")
+            xs = sorted(xs)
+            p90 = xs[min(len(xs) - 1, int(0.9 * len(xs)))]
+            md.append(f"| {what} | {cond} | {len(xs)} | {statistics.median(xs):.1f} | "
+                      f"{p90:.1f} | {max(xs):.1f} |")
         if flood:
             f = flood[0]
             md += ["", f"Flood during the 'flood' samples: {f['conn_per_s']:.0f} conn/s at "
                    f"c={f['c']}, {f['ok']} ok, p99 {f['latency_ms']['p99']:.1f} ms."]
         md.append("")
+    load_path = os.path.join(out, "load.tsv")
+    if os.path.exists(load_path):
+        md += ["## Machine load", "", "1/5/15-minute load average after each round: " +
+               "; ".join(l.strip().replace("\t", ": ") for l in open(load_path) if l.strip()) +
+               ".", ""]
     if churn and plot(out, cg, servers, concurrencies):
         md += ["## Plot", "", "![conn/s and p99 against concurrency](plot.png)", ""]
     with open(os.path.join(out, "summary.md"), "w") as f:
         f.write("\n".join(md))
     print("\n".join(md))
+
+
+def spawn_section(out, spawn_path):
+    """Spawn latency against usherd's RSS and RLIMIT_NOFILE (and tcpserver's RSS)."""
+    rows = [line.rstrip("\n").split("\t") for line in open(spawn_path) if line.strip()]
+    runs = load_jsonl(os.path.join(out, "spawn-rss.jsonl")) + \
+        load_jsonl(os.path.join(out, "spawn-nofile.jsonl"))
+    by_label = defaultdict(list)
+    for r in runs:
+        by_label[r["label"]].append(r)
+    md = ["## Spawn latency against the supervisor's size and RLIMIT_NOFILE", "",
+          "c=1 churn (okd replies and exits); latency is connect→EOF at the client (spawn, exec, "
+          "okd's run and exit); usherd's own accept→exec mean is from its "
+          "usherd_spawn_duration_seconds metric. Medians over the rounds.", "",
+          "| server | setting | measured | rounds | conn/s | p50 ms | p99 ms | accept→exec µs |",
+          "|---|---|---|---|---|---|---|---|"]
+    groups = defaultdict(list)
+    for kind, value, _round, measured, mean_us in rows:
+        groups[(kind, value)].append((measured, mean_us))
+    for (kind, value), samples in groups.items():
+        if kind == "rss":
+            label, server, setting = f"rss-{value}", "usherd", f"ballast {value} MiB"
+            measured = f"VmRSS {statistics.median(int(m) for m, _ in samples) / 1024:.0f} MiB"
+        elif kind == "nofile":
+            label, server, setting = f"nofile-{value}", "usherd", f"RLIMIT_NOFILE {value}"
+            measured = f"limit {samples[0][0]}"
+        else:
+            label, server, setting = f"tcpserver-rss-{value}", "tcpserver (fork)", \
+                f"ballast {value} MiB"
+            measured = f"VmRSS {statistics.median(int(m) for m, _ in samples) / 1024:.0f} MiB"
+        lr = by_label.get(label, [])
+        means = [float(u) for _, u in samples if u != "nan"]
+        mean = f"{statistics.median(means):.0f}" if means else "-"
+        if lr:
+            md.append(f"| {server} | {setting} | {measured} | {len(lr)} | "
+                      f"{med(lr, lambda r: r['conn_per_s']):.0f} | "
+                      f"{med(lr, lambda r: r['latency_ms']['p50']):.3f} | "
+                      f"{med(lr, lambda r: r['latency_ms']['p99']):.3f} | {mean} |")
+    md.append("")
+    return md
 
 
 def drop_outcomes(runs):
