@@ -88,10 +88,15 @@ def require_binaries(*paths):
             skip(f"{path} is not installed")
 
 
+def sanitized():
+    """True when the binaries are built with ASan/UBSan (`make asan-test` sets
+    USHERD_SANITIZED=1)."""
+    return os.environ.get("USHERD_SANITIZED") == "1"
+
+
 def skip_under_sanitizers(reason):
-    """Skips when the binaries are built with ASan/UBSan (`make asan-test` sets
-    USHERD_SANITIZED=1) and the test cannot hold there; reason says why."""
-    if os.environ.get("USHERD_SANITIZED") == "1":
+    """Skips under sanitizers a test that cannot hold there; reason says why."""
+    if sanitized():
         skip(f"not under sanitizers: {reason}")
 
 

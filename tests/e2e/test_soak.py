@@ -92,7 +92,8 @@ def test_a_long_mixed_run_returns_fds_rss_and_zombies_to_their_baseline():
         check_eq(status["startups"]["current"], 0, "startups left")
         check_eq(after["fds"], before["fds"], "usherd's open fds")
         check_eq(after["zombies"], [], "zombie children of usherd")
-        check(after["rss_kib"] <= before["rss_kib"] + RSS_ALLOWANCE_KIB,
+        # ASan keeps freed memory in quarantine, resident by design: RSS says nothing there.
+        check(harness.sanitized() or after["rss_kib"] <= before["rss_kib"] + RSS_ALLOWANCE_KIB,
               f"usherd's RSS {before['rss_kib']} -> {after['rss_kib']} KiB (allowance "
               f"{RSS_ALLOWANCE_KIB} KiB)")
 
