@@ -55,11 +55,25 @@ fuzz: deps
 fuzz-long: deps
 	scripts/fuzz.sh long
 
-# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer (CI's second step).
+# Every report of every process (usherd, usherctl, helpers, unit tests) is written to
+# build-asan/sanitizer-reports/, and the target fails if there is one, whether or not the
+# test that caused it noticed. USHERD_SANITIZED=1 tells the e2e harness
+# (skip_under_sanitizers); its per-test deadline is longer, as everything runs slower.
+SANITIZER_REPORTS = $(CURDIR)/build-asan/sanitizer-reports
 asan-test: deps
 	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DUSHERD_SANITIZE=ON
 	ninja -C build-asan
-	cd build-asan && ctest -j$(JOBS) --output-on-failure --timeout 600
+	rm -rf $(SANITIZER_REPORTS) && mkdir -p $(SANITIZER_REPORTS)
+	cd build-asan && USHERD_SANITIZED=1 USHERD_E2E_TEST_TIMEOUT=280 \
+	  ASAN_OPTIONS=log_path=$(SANITIZER_REPORTS)/asan:detect_leaks=1 \
+	  UBSAN_OPTIONS=log_path=$(SANITIZER_REPORTS)/ubsan:print_stacktrace=1 \
+	  ctest -j$(JOBS) --output-on-failure --timeout 600; status=$$?; \
+	  if [ -n "$$(ls -A $(SANITIZER_REPORTS))" ]; then \
+	    cat $(SANITIZER_REPORTS)/*; \
+	    echo "asan-test: sanitizer reports above (kept in $(SANITIZER_REPORTS))" >&2; exit 1; \
+	  fi; \
+	  echo "asan-test: no sanitizer reports" >&2; exit $$status
 
 bench: deps
 	cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DUSHERD_TESTS=OFF
