@@ -177,8 +177,36 @@ def wait_until(predicate, timeout, what, interval=0.05):
 # Process measurements
 
 
+def _control_connection_inodes():
+    """Inodes of accepted connections on a control socket (path ending in /control).
+
+    usherd closes a control connection when the client's end closes, a moment after usherctl
+    returns; such a connection is the measurement's own, not a leak.
+    """
+    inodes = set()
+    with open("/proc/net/unix", encoding="utf-8") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            # Num RefCount Protocol Flags Type St Inode [Path]; St 03 = connected.
+            if len(fields) >= 8 and fields[5] == "03" and fields[7].endswith("/control"):
+                inodes.add(int(fields[6]))
+    return inodes
+
+
 def fd_count(pid):
-    return len(os.listdir(f"/proc/{pid}/fd"))
+    """usherd's open fds, not counting control connections still open from a status call."""
+    transient = _control_connection_inodes()
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue  # closed meanwhile
+        if link.startswith("socket:[") and int(link[8:-1]) in transient:
+            continue
+        count += 1
+    return count
 
 
 def _stat_fields(pid):
