@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <set>
 
@@ -60,6 +61,9 @@ class ChildStack {
 };
 
 thread_local ChildStack child_stack;
+
+// Bit (signal - 1) set: the child resets that signal. All until note_signal_dispositions().
+std::atomic<std::uint64_t> g_reset_signals{~std::uint64_t{0}};
 
 std::vector<ChildRLimit> effective_rlimits(const std::vector<RLimit>& requested) {
   std::vector<ChildRLimit> out;
@@ -115,6 +119,21 @@ Result<void> validate(const SpawnPlan& plan) {
 }
 
 }  // namespace
+
+void note_signal_dispositions() {
+  std::uint64_t mask = 0;
+  for (int sig = 1; sig <= 64; ++sig) {
+    struct sigaction current {};
+    // glibc refuses its internal signals (32, 33) here; the child resets those whatever.
+    if (sigaction(sig, nullptr, &current) != 0 || current.sa_handler != SIG_DFL)
+      mask |= std::uint64_t{1} << (sig - 1);
+  }
+  g_reset_signals.store(mask, std::memory_order_relaxed);
+}
+
+void forget_signal_dispositions() {
+  g_reset_signals.store(~std::uint64_t{0}, std::memory_order_relaxed);
+}
 
 RLimit default_nofile_limit(rlim_t inherited_hard) {
   rlim_t hard = std::min<rlim_t>(inherited_hard, kDefaultNofileHardMax);
@@ -173,6 +192,7 @@ Result<SpawnedProcess> spawn(const SpawnPlan& plan) {
   child.working_directory_optional = plan.working_directory_optional;
   child.umask = plan.umask;
   child.no_new_privileges = plan.no_new_privileges;
+  child.reset_signals = g_reset_signals.load(std::memory_order_relaxed);
   child.failure = &failure;
 
   auto stack_top = child_stack.top();

@@ -72,6 +72,15 @@ struct SpawnedProcess {
   UniqueFd pidfd;
 };
 
+/// Records which signals have a disposition other than SIG_DFL in this process now (caught or
+/// ignored), so that children reset just those before exec instead of all 64 (a system call
+/// each, ~26 µs of every spawn on the machine bench/RESULTS.md describes). Until it is called,
+/// children reset every signal; call it again after any change of a disposition (usherd sets
+/// its handlers once, at start).
+void note_signal_dispositions();
+/// Back to the default: children reset every signal.
+void forget_signal_dispositions();
+
 /// Starts the process described by plan. Errors name the stage that failed ("exec PATH",
 /// "chdir DIR", "setuid UID", ...) with the child's errno as Error::code; the failed child is
 /// already reaped.

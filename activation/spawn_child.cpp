@@ -81,11 +81,12 @@ constexpr int kKernelNsig = 64;
   _exit(127);
 }
 
-USHERD_CHILD_FN void reset_signal_dispositions() {
+USHERD_CHILD_FN void reset_signal_dispositions(std::uint64_t signals) {
   KernelSigaction dfl{};
   dfl.handler = SIG_DFL;
   for (int sig = 1; sig <= kKernelNsig; ++sig) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
+    if ((signals & (std::uint64_t{1} << (sig - 1))) == 0) continue;  // default already
     // EINVAL for signals the kernel does not allow to change: nothing to reset there.
     syscall(SYS_rt_sigaction, sig, &dfl, nullptr, sizeof(std::uint64_t));
   }
@@ -193,7 +194,7 @@ USHERD_CHILD_FN void write_listen_pid(char* digits) {
 USHERD_CHILD_FN int run_spawn_child(void* arg) {
   auto* plan = static_cast<ChildPlan*>(arg);
 
-  reset_signal_dispositions();
+  reset_signal_dispositions(plan->reset_signals);
   place_fds(plan);
 
   if (syscall(SYS_setsid) < 0) fail_child(plan, ChildStage::setsid, errno);

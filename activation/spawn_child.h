@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <cstdint>
 
 namespace usherd::activation {
 
@@ -91,6 +92,9 @@ struct ChildPlan {
   bool working_directory_optional = false;
   mode_t umask = 022;
   bool no_new_privileges = false;
+  /// Signals to reset to SIG_DFL, bit (signal - 1): those whose disposition in the parent is
+  /// not the default (see note_signal_dispositions in spawn.h); all of them by default.
+  std::uint64_t reset_signals = ~std::uint64_t{0};
   ChildFailure* failure = nullptr;
 };
 

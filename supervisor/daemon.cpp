@@ -317,6 +317,9 @@ std::pair<bool, std::string> Daemon::reload() {
 void Daemon::start_signals() {
   // No SIGCHLD: instances end through their pidfds, orphans are reaped by housekeeping.
   for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) signals_.add(s);
+  // The handlers are in place for good: children reset just these (and any other signal
+  // whose disposition is not the default) instead of all 64.
+  activation::note_signal_dispositions();
   arm_signals();
 }
 

@@ -171,6 +171,30 @@ TEST_CASE(
   CHECK(report.env == std::vector<std::string>{"PATH=/usr/bin:/bin", "GREETING=hello world"});
 }
 
+TEST_CASE("with the dispositions noted, the child resets the noted ones and only those",
+          "[activation][spawn]") {
+  ParentStateGuard guard;
+  make_parent_hostile();  // SIGUSR2 and SIGHUP ignored
+  note_signal_dispositions();
+  signal(SIGPIPE, SIG_IGN);  // changed after the note: the contract says note again
+  auto [ours, theirs] = make_socketpair();
+  auto null = open_dev_null();
+  SpawnPlan plan;
+  plan.path = helper("fd_probe");
+  plan.argv = {"fd_probe", "1"};
+  plan.fds = {{theirs.get(), 0}, {theirs.get(), 1}, {null.get(), 2}};
+  auto child = spawn(plan);
+  forget_signal_dispositions();
+  signal(SIGPIPE, SIG_DFL);
+  REQUIRE(child);
+  theirs.reset();
+  auto report = parse_report(read_all(ours.get()));
+  REQUIRE(report.complete);
+  CHECK(wait_exit(child->pidfd.get()).code_or_signal == 0);
+  // SIGHUP (bit 0) and SIGUSR2 (bit 11) were reset; SIGPIPE (bit 12) was not noted.
+  CHECK(report.sigign == "0000000000001000");
+}
+
 TEST_CASE("a LISTEN_FDS-style child gets fd 3 as passed and LISTEN_PID equal to its own pid",
           "[activation][spawn]") {
   ParentStateGuard guard;
