@@ -31,6 +31,7 @@ import threading
 import time
 
 import harness
+from loadkit import fd_count, wait_until  # fd_count leaves out closing control connections
 from harness import check, check_eq
 
 SEED = int(os.environ.get("USHERD_BAD_INPUT_SEED", str(random.SystemRandom().randrange(1 << 30))))
@@ -83,20 +84,16 @@ def fetch(port):
         return s.makefile("rb").read()
 
 
-def fd_count(pid):
+def all_fds(pid):
+    """usherd's open fds, control connections included."""
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def wait_fds(pid, baseline, what, timeout=REQUEST_DEADLINE_S + 10):
-    """Waits until usherd holds baseline fds again (connections end at the latest at their
-    deadline); fails with the count it saw."""
-    deadline = time.monotonic() + timeout
-    while True:
-        n = fd_count(pid)
-        if n == baseline:
-            return
-        check(time.monotonic() < deadline, f"{what}: usherd holds {n} fds, {baseline} before")
-        time.sleep(0.05)
+def wait_fds(pid, baseline, what, count=fd_count, timeout=REQUEST_DEADLINE_S + 10):
+    """Waits until usherd holds baseline fds again (a connection ends at the latest at its
+    deadline)."""
+    wait_until(lambda: count(pid) == baseline, timeout,
+               f"{what}: usherd's fds back to {baseline}")
 
 
 class Line:
@@ -460,8 +457,9 @@ def test_control_requests_garbage_partial_oversized_and_slow():
             check_eq(answer["error"], "request not completed in time", "an idle connection")
             tally.add(answer)
 
-        wait_fds(pid, baseline, "after every control connection ended")
-        fds_after = fd_count(pid)
+        # Every control connection closed, the idle ones and this test's status calls too.
+        wait_fds(pid, baseline, "after every control connection ended", count=all_fds)
+        fds_after = all_fds(pid)
         after = usherd.status()["control_requests"]
         check_eq(after["refused"] - before["refused"], tally.error + tally.unseen,
                  "error answers counted by usherd vs seen by clients (and dropped)")
