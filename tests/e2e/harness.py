@@ -20,6 +20,7 @@ usherd's whole log is written to stderr.
 Standard library only; run with Debian's /usr/bin/python3.
 """
 
+import fcntl
 import json
 import os
 import re
@@ -170,12 +171,23 @@ def write_file(path, text, mode=0o644):
     os.chmod(path, mode)
 
 
+_test_user_lock = None
+
+
 def ensure_test_user():
     """Creates the login user for ssh tests if needed and unlocks it for `UsePAM no`.
 
-    Returns (uid, gid, home). Scripts using it declare `# ctest-resource-lock: usherdtest`.
+    Returns (uid, gid, home). Scripts using it declare `# ctest-resource-lock: usherdtest`,
+    which serialises them within one CTest run; the flock taken here (held until the script
+    exits) does the same across runs, e.g. two checkouts testing on one machine, since the
+    tests install keys in the user's home.
     """
     require_root()
+    global _test_user_lock
+    if _test_user_lock is None:
+        _test_user_lock = os.open("/run/usherd-tests.usherdtest.lock", os.O_CREAT | os.O_RDWR,
+                                  0o600)
+        fcntl.flock(_test_user_lock, fcntl.LOCK_EX)  # the test's global deadline bounds it
     if run(["id", "-u", TEST_USER], check_rc=False).returncode != 0:
         run(["useradd", "-m", "-s", "/bin/sh", TEST_USER])
     # useradd leaves '!' (locked); sshd with UsePAM no then refuses the account.
