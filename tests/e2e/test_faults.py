@@ -20,6 +20,7 @@ test_restart.py.)
 # ctest-resource-lock: usherdtest
 
 import os
+import pwd
 import re
 import resource
 import shutil
@@ -135,6 +136,17 @@ def test_fd_exhaustion_pauses_accept_without_spinning_and_recovers():
         check_eq(loadkit.fd_count(pid), fds_before, "usherd's open fds afterwards")
 
 
+def user_processes(uid):
+    """How many processes (zombies included) uid owns."""
+    count = 0
+    for name in os.listdir("/proc"):
+        try:
+            count += name.isdigit() and os.stat(f"/proc/{name}").st_uid == uid
+        except OSError:
+            pass
+    return count
+
+
 def usherdtest_processes(count):
     """count sleeping processes owned by the test user (its RLIMIT_NPROC count)."""
     uid, gid, _ = harness.ensure_test_user()
@@ -190,6 +202,11 @@ def test_spawn_failures_close_count_and_log_once():
                 for p in sleepers:
                     p.kill()
                     p.wait()
+                # A session of an earlier test (same user, same lock) killed at its cleanup may
+                # still be exiting, and counts against LimitNPROC= until it is reaped.
+                uid = pwd.getpwnam(harness.TEST_USER).pw_uid
+                loadkit.wait_until(lambda: user_processes(uid) == 0, 20,
+                                   "no process of the test user left")
                 shutil.copy(loadkit.SLOW_AUTH, binary)
                 check(loadkit.login(nproc), "LimitNPROC= service serves once the user is idle")
                 check(loadkit.login(gone), "the restored binary serves again")
