@@ -260,6 +260,7 @@ class Daemon {
   void kill_service_main(SocketState& socket);
   bool spawn_service_command(SocketState& socket, activation::SpawnPlan spawn, const char* what);
   void service_ready_again(Instance& main);
+  bool main_holds_listeners(const SocketState& socket) const;
   void check_listeners_held(SocketState& socket, const char* when);
 
   // daemon_status.cpp

@@ -166,8 +166,7 @@ void Daemon::service_step(SocketState& socket) {
   if (run.phase == ServiceRun::Phase::main) {
     run.phase = ServiceRun::Phase::post;
     run.step = 0;
-    run.held_listeners = false;
-    check_listeners_held(socket, "ready");
+    run.held_listeners = main_holds_listeners(socket);
   }
   if (run.phase == ServiceRun::Phase::post) {
     if (run.step < plan.post.size()) {
@@ -388,28 +387,28 @@ void Daemon::service_ready_again(Instance& main) {
   if (socket->run.phase == ServiceRun::Phase::running) check_listeners_held(*socket, "ready");
 }
 
-void Daemon::check_listeners_held(SocketState& socket, const char* when) {
+bool Daemon::main_holds_listeners(const SocketState& socket) const {
   auto it = instances_.find(socket.run.instance_key);
-  if (it == instances_.end()) return;
-  const Instance& main = *it->second;
+  if (it == instances_.end()) return false;
   std::vector<ino_t> inodes;
   for (const auto& l : socket.listeners)
     if (l->fd)
       if (auto inode = activation::socket_inode(l->fd->native_handle())) inodes.push_back(*inode);
-  if (inodes.empty()) return;
   // The main process or any process below it (a daemon may hand its listeners to a worker).
-  bool held = false;
-  std::vector<pid_t> pending{main.pid};
-  for (std::size_t seen = 0; !pending.empty() && !held && seen < 256; ++seen) {
+  std::vector<pid_t> pending{it->second->pid};
+  for (std::size_t seen = 0; !pending.empty() && seen < 256; ++seen) {
     pid_t pid = pending.back();
     pending.pop_back();
-    auto holds = activation::holds_any_socket(pid, inodes);
-    held = holds && *holds;
+    if (auto holds = activation::holds_any_socket(pid, inodes); holds && *holds) return true;
     for (pid_t child : activation::child_pids(pid)) pending.push_back(child);
   }
-  bool first = std::string_view(when) == "ready" && socket.run.phase != ServiceRun::Phase::running;
-  if (held || first) {
-    socket.run.held_listeners = held || socket.run.held_listeners;
+  return false;
+}
+
+void Daemon::check_listeners_held(SocketState& socket, const char* when) {
+  if (instances_.count(socket.run.instance_key) == 0) return;
+  if (main_holds_listeners(socket)) {
+    socket.run.held_listeners = true;
     return;
   }
   if (!socket.run.held_listeners) return;  // never took them: nothing was lost
@@ -420,7 +419,7 @@ void Daemon::check_listeners_held(SocketState& socket, const char* when) {
   spdlog::warn(
       "service={} pid={} no longer holds the listening sockets of {} (after {}): stopping it; "
       "the next connection starts it again",
-      socket.unit.service, main.pid, socket.unit.name, when);
+      socket.unit.service, instances_.at(socket.run.instance_key)->pid, socket.unit.name, when);
   socket.run.held_listeners = false;
   stop_service(socket);
 }

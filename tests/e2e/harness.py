@@ -201,6 +201,37 @@ def ensure_test_user():
     return entry.pw_uid, entry.pw_gid, entry.pw_dir
 
 
+class AuthorizedKey:
+    """Installs a key as the test user's ~/.ssh/authorized_keys; restores it on exit."""
+
+    def __init__(self, pubkey_text):
+        self.text = pubkey_text
+
+    def __enter__(self):
+        uid, gid, home = ensure_test_user()
+        ssh_dir = os.path.join(home, ".ssh")
+        self.ssh_dir_existed = os.path.isdir(ssh_dir)
+        os.makedirs(ssh_dir, mode=0o700, exist_ok=True)
+        os.chown(ssh_dir, uid, gid)
+        self.path = os.path.join(ssh_dir, "authorized_keys")
+        self.previous = None
+        if os.path.exists(self.path):
+            with open(self.path, encoding="utf-8") as f:
+                self.previous = f.read()
+        write_file(self.path, self.text, mode=0o600)
+        os.chown(self.path, uid, gid)
+        return self
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            write_file(self.path, self.previous, mode=0o600)
+        else:
+            os.unlink(self.path)
+            if not self.ssh_dir_existed:
+                os.rmdir(os.path.dirname(self.path))
+        return False
+
+
 def ssh_client_options(port, key):
     """Options for a non-interactive ssh/sftp client against a throwaway host key."""
     return ["-i", key, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",

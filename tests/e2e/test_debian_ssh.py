@@ -18,8 +18,6 @@ sshd exits 255 by itself after the reload and the same restart-on-demand follows
 # ctest-resource-lock: usherdtest;run-sshd;port-22
 
 import os
-import pwd
-import shutil
 import subprocess
 
 import harness
@@ -42,24 +40,13 @@ class DebianSshSetup:
                 harness.skip(f"{path} is missing (openssh-server installs it)")
         if not any(os.path.exists(k) for k in HOST_KEYS):
             harness.skip("openssh-server's host keys are missing (its postinst makes them)")
-        uid, gid, home = harness.ensure_test_user()
+        harness.ensure_test_user()
         self._tmp = harness.TempDir("usherd-debian-ssh.")
         t = self.dir = self._tmp.path
         harness.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{t}/clientkey"])
         self.client_key = f"{t}/clientkey"
-        # ~/.ssh/authorized_keys, owned by the user, as sshd's StrictModes wants.
-        self.ssh_dir = os.path.join(home, ".ssh")
-        self.created_ssh_dir = not os.path.isdir(self.ssh_dir)
-        os.makedirs(self.ssh_dir, mode=0o700, exist_ok=True)
-        os.chown(self.ssh_dir, uid, gid)
-        self.authorized = os.path.join(self.ssh_dir, "authorized_keys")
-        self.saved = None
-        if os.path.exists(self.authorized):
-            with open(self.authorized, encoding="utf-8") as f:
-                self.saved = f.read()
         with open(f"{t}/clientkey.pub", encoding="utf-8") as f:
-            harness.write_file(self.authorized, f.read(), mode=0o600)
-        os.chown(self.authorized, uid, gid)
+            self._key = harness.AuthorizedKey(f.read()).__enter__()
 
         self.units = {}
         for name in ("ssh.socket", "ssh.service"):
@@ -69,12 +56,7 @@ class DebianSshSetup:
         return self
 
     def __exit__(self, *exc):
-        if self.saved is not None:
-            harness.write_file(self.authorized, self.saved, mode=0o600)
-        elif self.created_ssh_dir:
-            shutil.rmtree(self.ssh_dir, ignore_errors=True)
-        else:
-            os.unlink(self.authorized)
+        self._key.__exit__(*exc)
         self._tmp.__exit__(*exc)
         return False
 

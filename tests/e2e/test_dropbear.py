@@ -8,43 +8,11 @@ syslog only; the test judges it by what the client sees and by usherd's status.
 """
 # ctest-resource-lock: usherdtest
 
-import os
 
 import harness
 from harness import check, check_eq
 
 DROPBEAR = "/usr/sbin/dropbear"
-
-
-class AuthorizedKey:
-    """Installs a key as the test user's ~/.ssh/authorized_keys; restores it on exit."""
-
-    def __init__(self, pubkey_text):
-        self.text = pubkey_text
-
-    def __enter__(self):
-        uid, gid, home = harness.ensure_test_user()
-        ssh_dir = os.path.join(home, ".ssh")
-        self.ssh_dir_existed = os.path.isdir(ssh_dir)
-        os.makedirs(ssh_dir, mode=0o700, exist_ok=True)
-        os.chown(ssh_dir, uid, gid)
-        self.path = os.path.join(ssh_dir, "authorized_keys")
-        self.previous = None
-        if os.path.exists(self.path):
-            with open(self.path, encoding="utf-8") as f:
-                self.previous = f.read()
-        harness.write_file(self.path, self.text, mode=0o600)
-        os.chown(self.path, uid, gid)
-        return self
-
-    def __exit__(self, *exc):
-        if self.previous is not None:
-            harness.write_file(self.path, self.previous, mode=0o600)
-        else:
-            os.unlink(self.path)
-            if not self.ssh_dir_existed:
-                os.rmdir(os.path.dirname(self.path))
-        return False
 
 
 def test_pubkey_login_through_a_dropbear_i_instance():
@@ -69,7 +37,7 @@ StandardInput=socket
 StandardError=journal
 """,
         }
-        with AuthorizedKey(pubkey), harness.Usherd(units) as usherd:
+        with harness.AuthorizedKey(pubkey), harness.Usherd(units) as usherd:
             port = usherd.port("dropbear.socket")
             proc = harness.run(["ssh", "-p", str(port),
                                 *harness.ssh_client_options(port, f"{t}/clientkey"),
