@@ -5,7 +5,9 @@
 // (or failed): run on a spawner thread, that wait overlaps with the loop accepting the next
 // connection and with the other core exec'ing another child. With one thread doing accept,
 // spawn and reap, the measured ceiling on 2 cores was ~0.92-0.99x busybox tcpsvd (vfork);
-// with spawner threads it is above it (bench/RESULTS.md).
+// with spawner threads it is above it (bench/RESULTS.md). The daemon hands a spawn to these
+// threads only when connections come in batches: a lone connection is spawned on the loop,
+// since two thread wake-ups would only add to the latency its client sees.
 //
 // The threads own nothing: a Job carries a prepared SpawnPlan, the fds the parent must keep
 // open until the child has them (closed by the spawner thread right after the spawn) and a

@@ -9,6 +9,10 @@
 # LOAD_MAX (0.7) and LOAD_WAIT_S (900): before starting, wait up to LOAD_WAIT_S for the
 # 1-minute load average to fall below LOAD_MAX (the machine may be shared); the load seen is
 # recorded either way. LIVE (10000): live instances of the memory scenario.
+# SCENARIOS ("churn hold drop spawn memory status"): which scenarios to run; CONCURRENCY
+# ("1 8 64"): the churn concurrencies. BASELINE: the path of another usherd binary (a build
+# of an earlier commit) run in the rounds as server "usherd-baseline", to measure a change
+# against the same peers in the same run.
 #
 # Scenarios, in interleaved rounds (every server once per round, A B C … B C A …):
 #   churn  okd replies and exits; N connections at concurrency 1, 8 and 64
@@ -38,6 +42,10 @@ LIVE=${LIVE:-10000}
 LOAD_MAX=${LOAD_MAX:-0.7}
 LOAD_WAIT_S=${LOAD_WAIT_S:-900}
 PEERS=${PEERS:-"tcpsvd xinetd tcpserver inetd socat ssa"}
+SCENARIOS=${SCENARIOS:-"churn hold drop spawn memory status"}
+CONCURRENCY=${CONCURRENCY:-"1 8 64"}
+BASELINE=${BASELINE:-}
+want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=$(realpath -m "${OUT:-$build/bench-results/$stamp}")
 mkdir -p "$OUT"
@@ -143,9 +151,12 @@ start_server() {
   local args="$*" dir="$work/$name"
   mkdir -p "$dir"
   case $name in
-    usherd)
+    usherd | usherd-baseline)
       rm -rf "$dir/units" "$dir/run"
       write_usherd_units "$dir" "$OKD${args:+ $args}" 100000
+      # start_usherd runs $USHERD: the baseline binary for usherd-baseline.
+      local USHERD=$USHERD
+      [[ $name == usherd-baseline ]] && USHERD=$BASELINE
       start_usherd "$dir"
       SERVER_PID=$USHERD_PID
       PORT=$USHERD_PORT
@@ -206,8 +217,7 @@ CONF
 
 # warm_up PORT: 10 connections at concurrency 1, retried until the server answers (5 s).
 warm_up() {
-  local i
-  for i in $(seq 1 50); do
+  for _ in $(seq 1 50); do
     "$LOADGEN" -q -n 10 -c 1 -T 5000 -t 10 "127.0.0.1:$1" && return 0
     sleep 0.1
   done
@@ -226,6 +236,10 @@ wait_for_quiet() {
 }
 
 servers=(usherd)
+if [[ -n "$BASELINE" ]]; then
+  [[ -x "$BASELINE" ]] || { echo "BASELINE=$BASELINE is not an executable" >&2; exit 2; }
+  servers+=(usherd-baseline)
+fi
 install_peers
 for p in $PEERS; do
   case $p in
@@ -250,7 +264,9 @@ wait_for_quiet
   echo "openbsd-inetd: $(dpkg-deb -f "$peer_root"/dl/openbsd-inetd_*.deb Version 2>/dev/null)"
   echo "socat: $(dpkg-query -W -f '${Version}' socat 2>/dev/null)"
   echo "systemd: $(dpkg-query -W -f '${Version}' systemd 2>/dev/null)"
-  echo "rounds: $ROUNDS, churn N=$N, hold N=$HOLD_N"
+  echo "rounds: $ROUNDS, churn N=$N at c=$CONCURRENCY, hold N=$HOLD_N"
+  echo "scenarios: $SCENARIOS"
+  [[ -n "$BASELINE" ]] && echo "usherd-baseline: $BASELINE"
   echo "servers: ${servers[*]}"
   echo "load at start (1/5/15 min): $(loadavg)"
 } >"$OUT/machine.txt"
@@ -264,182 +280,194 @@ for round in $(seq 1 "$ROUNDS"); do
   count=${#servers[@]}
   for ((j = 0; j < count; ++j)); do
     s=${servers[$(((j + round - 1) % count))]}
-    start_server "$s" "${ports[$s]}"
-    warm_up "$PORT" || log "$s did not answer the warm-up"
-    for c in 1 8 64; do
-      "$LOADGEN" -q -n "$N" -c "$c" -t 60 -T 5000 -e 'ok\n' -l "$s" -j "$OUT/churn.jsonl" \
+    if want churn; then
+      start_server "$s" "${ports[$s]}"
+      warm_up "$PORT" || log "$s did not answer the warm-up"
+      for c in $CONCURRENCY; do
+        "$LOADGEN" -q -n "$N" -c "$c" -t 60 -T 5000 -e 'ok\n' -l "$s" -j "$OUT/churn.jsonl" \
+          "127.0.0.1:$PORT" || true
+      done
+      stop_pid "$SERVER_PID"
+    fi
+    if want hold; then
+      start_server "$s" "${ports[$s]}" --hold-ms 100
+      warm_up "$PORT" || log "$s (hold) did not answer the warm-up"
+      "$LOADGEN" -q -n "$HOLD_N" -c 64 -t 60 -T 5000 -e 'ok\n' -l "$s" -j "$OUT/hold.jsonl" \
         "127.0.0.1:$PORT" || true
-    done
-    stop_pid "$SERVER_PID"
-    start_server "$s" "${ports[$s]}" --hold-ms 100
-    warm_up "$PORT" || log "$s (hold) did not answer the warm-up"
-    "$LOADGEN" -q -n "$HOLD_N" -c 64 -t 60 -T 5000 -e 'ok\n' -l "$s" -j "$OUT/hold.jsonl" \
-      "127.0.0.1:$PORT" || true
-    stop_pid "$SERVER_PID"
+      stop_pid "$SERVER_PID"
+    fi
   done
   echo -e "round $round\t$(loadavg)" >>"$OUT/load.tsv"
   log "round $round of $ROUNDS done (load $(loadavg))"
 done
 
 # --- usherd alone: drop path ------------------------------------------------------------
-# One instance that never sends READY=1 fills MaxStartups=1:100:1; every further connection
-# is accepted and dropped. The first connection is held open by a background loadgen.
-drop_dir="$work/drop"
-mkdir -p "$drop_dir"
-write_usherd_units "$drop_dir" "$OKD --silent --hold-ms 600000" 1:100:1 'Type=notify\n'
-printf 'StartupTimeoutSec=600\n' >>"$drop_dir/usherd.conf"
-start_usherd "$drop_dir"
-"$LOADGEN" -q -n 1 -c 1 -T 120000 "127.0.0.1:$USHERD_PORT" &
-holder=$!
-for i in $(seq 1 100); do
-  current=$("$USHERCTL" --runtime-dir "$drop_dir/run" status --json | json_get 'd["startups"]["current"]')
-  [[ "$current" == 1 ]] && break
-  sleep 0.05
-done
-for round in $(seq 1 "$ROUNDS"); do
-  "$LOADGEN" -q -n 20000 -c 64 -t 30 -T 5000 -l usherd-drop -j "$OUT/drop.jsonl" \
-    "127.0.0.1:$USHERD_PORT" || true
-done
-"$USHERCTL" --runtime-dir "$drop_dir/run" status --json >"$OUT/drop-status.json"
-kill "$holder" 2>/dev/null || true
-wait "$holder" 2>/dev/null || true
-stop_pid "$USHERD_PID"
-log "drop path done"
+if want drop; then
+  # One instance that never sends READY=1 fills MaxStartups=1:100:1; every further connection
+  # is accepted and dropped. The first connection is held open by a background loadgen.
+  drop_dir="$work/drop"
+  mkdir -p "$drop_dir"
+  write_usherd_units "$drop_dir" "$OKD --silent --hold-ms 600000" 1:100:1 'Type=notify\n'
+  printf 'StartupTimeoutSec=600\n' >>"$drop_dir/usherd.conf"
+  start_usherd "$drop_dir"
+  "$LOADGEN" -q -n 1 -c 1 -T 120000 "127.0.0.1:$USHERD_PORT" &
+  holder=$!
+  for _ in $(seq 1 100); do
+    current=$("$USHERCTL" --runtime-dir "$drop_dir/run" status --json | json_get 'd["startups"]["current"]')
+    [[ "$current" == 1 ]] && break
+    sleep 0.05
+  done
+  for round in $(seq 1 "$ROUNDS"); do
+    "$LOADGEN" -q -n 20000 -c 64 -t 30 -T 5000 -l usherd-drop -j "$OUT/drop.jsonl" \
+      "127.0.0.1:$USHERD_PORT" || true
+  done
+  "$USHERCTL" --runtime-dir "$drop_dir/run" status --json >"$OUT/drop-status.json"
+  kill "$holder" 2>/dev/null || true
+  wait "$holder" 2>/dev/null || true
+  stop_pid "$USHERD_PID"
+  log "drop path done"
+fi
 
 # --- spawn latency against the supervisor's size and RLIMIT_NOFILE ------------------------
 # rss_kib PID: resident memory of a process in KiB.
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-# spawn_mean_us RUNTIME: usherd's own mean accept-to-exec time so far, in µs (its metrics).
-spawn_mean_us() {
-  "$USHERCTL" --runtime-dir "$1" metrics | awk '
-    /^usherd_spawn_duration_seconds_sum/ {s=$2} /^usherd_spawn_duration_seconds_count/ {n=$2}
-    END {if (n > 0) printf "%.1f", s / n * 1e6; else print "nan"}'
-}
-SPAWN_N=${SPAWN_N:-2000}
-: >"$OUT/spawn.tsv"
-for round in $(seq 1 3); do
+if want spawn; then
+  # spawn_mean_us RUNTIME: usherd's own mean accept-to-exec time so far, in µs (its metrics).
+  spawn_mean_us() {
+    "$USHERCTL" --runtime-dir "$1" metrics | awk '
+      /^usherd_spawn_duration_seconds_sum/ {s=$2} /^usherd_spawn_duration_seconds_count/ {n=$2}
+      END {if (n > 0) printf "%.1f", s / n * 1e6; else print "nan"}'
+  }
+  SPAWN_N=${SPAWN_N:-2000}
+  : >"$OUT/spawn.tsv"
+  for round in $(seq 1 3); do
+    for mib in 10 100 1024; do
+      dir="$work/rss-$mib"
+      rm -rf "$dir" && mkdir -p "$dir"
+      write_usherd_units "$dir" "$OKD" 100000
+      USHERD_PREFIX="env USHERD_BENCH_BALLAST_MIB=$mib LD_PRELOAD=$BALLAST" start_usherd "$dir"
+      warm_up "$USHERD_PORT" || true
+      rss=$(rss_kib "$USHERD_PID")
+      "$LOADGEN" -q -n "$SPAWN_N" -c 1 -t 60 -T 5000 -e 'ok\n' -l "rss-$mib" \
+        -j "$OUT/spawn-rss.jsonl" "127.0.0.1:$USHERD_PORT" || true
+      echo -e "rss\t$mib\t$round\t$rss\t$(spawn_mean_us "$dir/run")" >>"$OUT/spawn.tsv"
+      stop_pid "$USHERD_PID"
+    done
+    hard=$(ulimit -Hn)
+    limits="1024 4096"
+    ((hard > 4096)) && limits+=" $hard"
+    for lim in $limits; do
+      dir="$work/nofile-$lim"
+      rm -rf "$dir" && mkdir -p "$dir"
+      write_usherd_units "$dir" "$OKD" 100000
+      # usherd raises its soft limit to the hard one at start: both are set to lim here.
+      USHERD_PREFIX="prlimit --nofile=$lim:$lim" start_usherd "$dir"
+      warm_up "$USHERD_PORT" || true
+      actual=$(awk '/^Max open files/ {print $4}' "/proc/$USHERD_PID/limits")
+      "$LOADGEN" -q -n "$SPAWN_N" -c 1 -t 60 -T 5000 -e 'ok\n' -l "nofile-$lim" \
+        -j "$OUT/spawn-nofile.jsonl" "127.0.0.1:$USHERD_PORT" || true
+      echo -e "nofile\t$lim\t$round\t$actual\t$(spawn_mean_us "$dir/run")" >>"$OUT/spawn.tsv"
+      stop_pid "$USHERD_PID"
+    done
+  done
+  # For contrast, a fork()-based server given the same ballast (fewer connections: each fork
+  # copies the page tables of the whole ballast).
   for mib in 10 100 1024; do
-    dir="$work/rss-$mib"
-    rm -rf "$dir" && mkdir -p "$dir"
-    write_usherd_units "$dir" "$OKD" 100000
-    USHERD_PREFIX="env USHERD_BENCH_BALLAST_MIB=$mib LD_PRELOAD=$BALLAST" start_usherd "$dir"
-    warm_up "$USHERD_PORT" || true
-    rss=$(rss_kib "$USHERD_PID")
-    "$LOADGEN" -q -n "$SPAWN_N" -c 1 -t 60 -T 5000 -e 'ok\n' -l "rss-$mib" \
-      -j "$OUT/spawn-rss.jsonl" "127.0.0.1:$USHERD_PORT" || true
-    echo -e "rss\t$mib\t$round\t$rss\t$(spawn_mean_us "$dir/run")" >>"$OUT/spawn.tsv"
-    stop_pid "$USHERD_PID"
+    port=$(free_port)
+    env USHERD_BENCH_BALLAST_MIB="$mib" LD_PRELOAD="$BALLAST" \
+      tcpserver -c 100000 -b 1024 -H -R -l0 127.0.0.1 "$port" "$OKD" 2>>"$work/tcpserver-rss.err" &
+    pid=$!
+    warm_up "$port" || true
+    "$LOADGEN" -q -n 300 -c 1 -t 60 -T 5000 -e 'ok\n' -l "tcpserver-rss-$mib" \
+      -j "$OUT/spawn-rss.jsonl" "127.0.0.1:$port" || true
+    echo -e "tcpserver-rss\t$mib\t1\t$(rss_kib "$pid")\tnan" >>"$OUT/spawn.tsv"
+    stop_pid "$pid"
   done
-  hard=$(ulimit -Hn)
-  limits="1024 4096"
-  ((hard > 4096)) && limits+=" $hard"
-  for lim in $limits; do
-    dir="$work/nofile-$lim"
-    rm -rf "$dir" && mkdir -p "$dir"
-    write_usherd_units "$dir" "$OKD" 100000
-    # usherd raises its soft limit to the hard one at start: both are set to lim here.
-    USHERD_PREFIX="prlimit --nofile=$lim:$lim" start_usherd "$dir"
-    warm_up "$USHERD_PORT" || true
-    actual=$(awk '/^Max open files/ {print $4}' "/proc/$USHERD_PID/limits")
-    "$LOADGEN" -q -n "$SPAWN_N" -c 1 -t 60 -T 5000 -e 'ok\n' -l "nofile-$lim" \
-      -j "$OUT/spawn-nofile.jsonl" "127.0.0.1:$USHERD_PORT" || true
-    echo -e "nofile\t$lim\t$round\t$actual\t$(spawn_mean_us "$dir/run")" >>"$OUT/spawn.tsv"
-    stop_pid "$USHERD_PID"
-  done
-done
-# For contrast, a fork()-based server given the same ballast (fewer connections: each fork
-# copies the page tables of the whole ballast).
-for mib in 10 100 1024; do
-  port=$(free_port)
-  env USHERD_BENCH_BALLAST_MIB=$mib LD_PRELOAD=$BALLAST \
-    tcpserver -c 100000 -b 1024 -H -R -l0 127.0.0.1 "$port" "$OKD" 2>>"$work/tcpserver-rss.err" &
-  pid=$!
-  warm_up "$port" || true
-  "$LOADGEN" -q -n 300 -c 1 -t 60 -T 5000 -e 'ok\n' -l "tcpserver-rss-$mib" \
-    -j "$OUT/spawn-rss.jsonl" "127.0.0.1:$port" || true
-  echo -e "tcpserver-rss\t$mib\t1\t$(rss_kib "$pid")\tnan" >>"$OUT/spawn.tsv"
-  stop_pid "$pid"
-done
-log "spawn latency against RSS and RLIMIT_NOFILE done"
+  log "spawn latency against RSS and RLIMIT_NOFILE done"
+fi
 
 # --- usherd alone: memory per live instance ---------------------------------------------
-mem_dir="$work/memory"
-mkdir -p "$mem_dir"
-write_usherd_units "$mem_dir" "$OKD --hold-ms 120000" 100000
-start_usherd "$mem_dir"
-# A few instances first, so the idle reading is of a usherd that has served (allocator and
-# tables warm); the client gives up on them after 1 s and they are stopped below.
-"$LOADGEN" -q -n 20 -c 20 -T 1000 "127.0.0.1:$USHERD_PORT" >/dev/null || true
-: >"$OUT/memory.tsv"
-instances_now() {
-  "$USHERCTL" --runtime-dir "$mem_dir/run" status --json | json_get 'len(d.get("instances", []))'
-}
-# stop_instances: SIGTERM to every okd usherd started; usherd sees them end.
-stop_instances() {
-  local child
-  for child in $(cat /proc/"$USHERD_PID"/task/*/children 2>/dev/null); do
-    kill "$child" 2>/dev/null || true
-  done
-}
-stop_instances
-for i in $(seq 1 300); do
-  [[ "$(instances_now)" == 0 ]] && break
-  sleep 0.1
-done
-echo -e "0\t$(rss_kib "$USHERD_PID")" >>"$OUT/memory.tsv"
-for k in 2000 "$LIVE"; do
-  # The connections ramp up as fast as usherd spawns (SYNs beyond the backlog are retried by
-  # the kernel); okd holds each for 120 s, far longer than the ramp.
-  "$LOADGEN" -q -n "$k" -c "$k" -t 200 -T 180000 "127.0.0.1:$USHERD_PORT" &
-  gen=$!
-  live=0
-  for i in $(seq 1 600); do
-    live=$(instances_now)
-    ((live >= k)) && break
-    sleep 0.2
-  done
-  echo -e "$live\t$(rss_kib "$USHERD_PID")" >>"$OUT/memory.tsv"
-  log "memory: $live live instances, usherd VmRSS $(rss_kib "$USHERD_PID") KiB"
+if want memory; then
+  mem_dir="$work/memory"
+  mkdir -p "$mem_dir"
+  write_usherd_units "$mem_dir" "$OKD --hold-ms 120000" 100000
+  start_usherd "$mem_dir"
+  # A few instances first, so the idle reading is of a usherd that has served (allocator and
+  # tables warm); the client gives up on them after 1 s and they are stopped below.
+  "$LOADGEN" -q -n 20 -c 20 -T 1000 "127.0.0.1:$USHERD_PORT" >/dev/null || true
+  : >"$OUT/memory.tsv"
+  instances_now() {
+    "$USHERCTL" --runtime-dir "$mem_dir/run" status --json | json_get 'len(d.get("instances", []))'
+  }
+  # stop_instances: SIGTERM to every okd usherd started; usherd sees them end.
+  stop_instances() {
+    local child
+    for child in $(cat /proc/"$USHERD_PID"/task/*/children 2>/dev/null); do
+      kill "$child" 2>/dev/null || true
+    done
+  }
   stop_instances
-  wait "$gen" || true
-  for i in $(seq 1 600); do
+  for _ in $(seq 1 300); do
     [[ "$(instances_now)" == 0 ]] && break
-    sleep 0.2
+    sleep 0.1
   done
-done
-echo -e "hwm\t$(awk '/^VmHWM:/ {print $2}' "/proc/$USHERD_PID/status")" >>"$OUT/memory.tsv"
-stop_pid "$USHERD_PID"
-log "memory done"
+  echo -e "0\t$(rss_kib "$USHERD_PID")" >>"$OUT/memory.tsv"
+  for k in 2000 "$LIVE"; do
+    # The connections ramp up as fast as usherd spawns (SYNs beyond the backlog are retried by
+    # the kernel); okd holds each for 120 s, far longer than the ramp.
+    "$LOADGEN" -q -n "$k" -c "$k" -t 200 -T 180000 "127.0.0.1:$USHERD_PORT" &
+    gen=$!
+    live=0
+    for _ in $(seq 1 600); do
+      live=$(instances_now)
+      ((live >= k)) && break
+      sleep 0.2
+    done
+    echo -e "$live\t$(rss_kib "$USHERD_PID")" >>"$OUT/memory.tsv"
+    log "memory: $live live instances, usherd VmRSS $(rss_kib "$USHERD_PID") KiB"
+    stop_instances
+    wait "$gen" || true
+    for _ in $(seq 1 600); do
+      [[ "$(instances_now)" == 0 ]] && break
+      sleep 0.2
+    done
+  done
+  echo -e "hwm\t$(awk '/^VmHWM:/ {print $2}' "/proc/$USHERD_PID/status")" >>"$OUT/memory.tsv"
+  stop_pid "$USHERD_PID"
+  log "memory done"
+fi
 
 # --- usherd alone: control response time, idle and during a flood -----------------------
-st_dir="$work/status"
-mkdir -p "$st_dir"
-write_usherd_units "$st_dir" "$OKD" 100000
-start_usherd "$st_dir"
-time_usherctl() {
-  local label=$1 count=$2 t0 t1
-  for i in $(seq 1 "$count"); do
-    t0=$(date +%s%N)
-    "$USHERCTL" --runtime-dir "$st_dir/run" status --json >/dev/null
-    t1=$(date +%s%N)
-    echo -e "usherctl-$label\t$(((t1 - t0) / 1000))" >>"$OUT/status.tsv"
-  done
-}
-time_ctlping() {
-  "$CTLPING" "$st_dir/run" "$2" | awk -v l="ctlping-$1" '{print l "\t" $1}' >>"$OUT/status.tsv"
-}
-: >"$OUT/status.tsv"
-time_ctlping idle 30
-time_usherctl idle 30
-"$LOADGEN" -q -n 400000 -c 64 -t 14 -T 5000 -l usherd-flood -j "$OUT/flood.jsonl" \
-  "127.0.0.1:$USHERD_PORT" &
-gen=$!
-sleep 1 # let the flood reach a steady state before sampling
-time_ctlping flood 30
-time_usherctl flood 30
-wait "$gen" || true
-stop_pid "$USHERD_PID"
-log "status timing done"
+if want status; then
+  st_dir="$work/status"
+  mkdir -p "$st_dir"
+  write_usherd_units "$st_dir" "$OKD" 100000
+  start_usherd "$st_dir"
+  time_usherctl() {
+    local label=$1 count=$2 t0 t1
+    for _ in $(seq 1 "$count"); do
+      t0=$(date +%s%N)
+      "$USHERCTL" --runtime-dir "$st_dir/run" status --json >/dev/null
+      t1=$(date +%s%N)
+      echo -e "usherctl-$label\t$(((t1 - t0) / 1000))" >>"$OUT/status.tsv"
+    done
+  }
+  time_ctlping() {
+    "$CTLPING" "$st_dir/run" "$2" | awk -v l="ctlping-$1" '{print l "\t" $1}' >>"$OUT/status.tsv"
+  }
+  : >"$OUT/status.tsv"
+  time_ctlping idle 30
+  time_usherctl idle 30
+  "$LOADGEN" -q -n 400000 -c 64 -t 14 -T 5000 -l usherd-flood -j "$OUT/flood.jsonl" \
+    "127.0.0.1:$USHERD_PORT" &
+  gen=$!
+  sleep 1 # let the flood reach a steady state before sampling
+  time_ctlping flood 30
+  time_usherctl flood 30
+  wait "$gen" || true
+  stop_pid "$USHERD_PID"
+  log "status timing done"
+fi
 
 echo "load at end (1/5/15 min): $(loadavg)" >>"$OUT/machine.txt"
 rm -rf "$work"

@@ -5,7 +5,7 @@ Reads churn.jsonl and hold.jsonl (one loadgen JSON object per run, label = serve
 usherd-only drop.jsonl, spawn.tsv with spawn-rss.jsonl and spawn-nofile.jsonl, memory.tsv,
 status.tsv with flood.jsonl, load.tsv and machine.txt. Every figure is the median over the
 interleaved rounds; "ok" is the worst round. Ratios are to the best peer (any server but
-usherd) at the same concurrency in the same results folder, so they compare servers
+usherd and usherd-baseline) at the same concurrency in the same results folder, so they compare servers
 measured under the same conditions; the spread is the range over rounds.
 
     bench/summarize.py RESULTS_DIR
@@ -18,6 +18,11 @@ import sys
 from collections import defaultdict
 
 SUBJECT = "usherd"
+
+
+def is_peer(server):
+    """Any server but usherd and usherd-baseline (an earlier build run alongside, BASELINE=)."""
+    return server != SUBJECT and not server.startswith(SUBJECT + "-")
 
 
 def load_jsonl(path):
@@ -49,7 +54,7 @@ def churn_table(groups, servers, concurrencies):
     best = {}
     for c in concurrencies:
         peers = [med(groups[(s, c)], lambda r: r["conn_per_s"]) for s in servers
-                 if s != SUBJECT and (s, c) in groups]
+                 if is_peer(s) and (s, c) in groups]
         best[c] = max(peers) if peers else 0.0
     head = "| server | " + " | ".join(f"c={c} conn/s (× best peer)" for c in concurrencies)
     head += " | " + " | ".join(f"c={c} p50 / p99 / max ms" for c in concurrencies) + " |"
@@ -138,12 +143,21 @@ def main():
         ratios = []
         for c in concurrencies:
             subj = cg.get((SUBJECT, c), [])
-            peers = [cg[(p, c)] for p in servers if p != SUBJECT and (p, c) in cg]
+            peers = [cg[(p, c)] for p in servers if is_peer(p) and (p, c) in cg]
             rr = ratio_per_round(subj, peers)
             if rr:
                 ratios.append(f"c={c}: " + ", ".join(f"{x:.2f}" for x in rr))
         if ratios:
             md += ["usherd ÷ best peer, round by round: " + "; ".join(ratios) + ".", ""]
+        baseline = SUBJECT + "-baseline"
+        if baseline in servers:
+            ratios = []
+            for c in concurrencies:
+                rr = ratio_per_round(cg.get((SUBJECT, c), []), [cg.get((baseline, c), [])])
+                if rr:
+                    ratios.append(f"c={c}: " + ", ".join(f"{x:.2f}" for x in rr) +
+                                  f" (median {statistics.median(rr):.2f})")
+            md += ["usherd ÷ usherd-baseline, round by round: " + "; ".join(ratios) + ".", ""]
     if hold:
         hg = group(hold)
         table, _ = churn_table(hg, servers, sorted({c for (_, c) in hg}))

@@ -223,9 +223,11 @@ class Daemon {
                            std::string remote_ip, std::optional<policy::InstanceId> admission,
                            Clock::time_point accepted_at, UniqueFd output);
   void prepare_runtime_directories(const ServicePlan& plan, const std::string& name);
-  void submit_spawn(std::shared_ptr<PendingSpawn> pending, activation::SpawnPlan&& spawn,
-                    std::vector<UniqueFd> close_after);
+  void queue_spawn(std::shared_ptr<PendingSpawn> pending, activation::SpawnPlan&& spawn,
+                   std::vector<UniqueFd> close_after);
+  void dispatch_spawns();
   void drain_spawned();
+  void finish_spawns(std::vector<std::shared_ptr<PendingSpawn>>& batch);
   void settle_spawns();
   void spawn_failed(const std::string& socket, const std::string& name, const std::string& peer,
                     std::optional<policy::InstanceId> admission, const Error& error,
@@ -234,6 +236,7 @@ class Daemon {
                            Instance::Role role, PendingSpawn&& spawned, pid_t pid, UniqueFd pidfd);
   void reap_orphans();
   static void identify(PendingSpawn& spawned, pid_t pid, int pidfd);
+  static void record_outcome(PendingSpawn& pending, Result<activation::SpawnedProcess> result);
   void watch_exit(Instance& instance);
   void watch_output(Instance& instance);
   void on_output(Instance& instance);
@@ -306,9 +309,16 @@ class Daemon {
   Histogram spawn_seconds_;
   std::map<std::string, Histogram> startup_seconds_;  ///< per socket
 
-  // Spawning off the loop (daemon_instances.cpp). Loop-owned: the count of jobs whose outcome
-  // the loop has not processed yet, and whether a state-file flush is posted.
+  // Spawning (daemon_instances.cpp): a lone connection on the loop, batches on the spawner
+  // threads. Loop-owned: the count of spawns whose outcome the loop has not processed yet.
   std::size_t spawns_in_flight_ = 0;
+  /// A connection's spawn, prepared while draining a listener and dispatched after it.
+  struct QueuedSpawn {
+    std::shared_ptr<PendingSpawn> pending;
+    activation::SpawnPlan plan;
+    std::vector<UniqueFd> close_after;
+  };
+  std::vector<QueuedSpawn> queued_spawns_;
   /// Listeners are not armed while this many spawns are queued or running: the kernel's
   /// accept queue holds the rest, and the loop stays free for exits and control requests.
   static constexpr std::size_t kMaxSpawnsInFlight = 8;

@@ -3,10 +3,11 @@
 // A listener is watched with async_wait(wait_read) and drained with accept4(SOCK_CLOEXEC)
 // (Asio's own accept would not set close-on-exec). Each wake-up accepts up to a bounded batch
 // so one busy socket cannot starve the others, then re-arms. An admitted connection's spawn
-// is prepared here and handed to the spawner threads (daemon_instances.cpp tracks the
-// instance when the outcome comes back); while kMaxSpawnsInFlight spawns are pending, the
-// listeners are held unarmed and the kernel's accept queue holds the connections, so the loop
-// stays free for exits, readiness and control requests.
+// is prepared here and handed to the spawner threads, or run right here when it is the only
+// one (dispatch_spawns() in daemon_instances.cpp tracks the instance either way); while
+// kMaxSpawnsInFlight spawns are pending, the listeners are held unarmed and the kernel's
+// accept queue holds the connections, so the loop stays free for exits, readiness and
+// control requests.
 //
 // Resource exhaustion (EMFILE, ENFILE, ENOMEM, ENOBUFS) pauses that listener: accept would
 // fail again at once on a connection that stays queued, so retrying right away would spin.
@@ -132,12 +133,16 @@ void Daemon::on_listener_readable(ListenerState& listener) {
     start_service(socket);
     return;
   }
+  // Spawns are queued while the listener is drained and dispatched once, so
+  // dispatch_spawns() knows whether this wake-up brought one connection or a batch.
+  bool rearm = true;
   for (int i = 0; i < kAcceptBatch; ++i) {
     if (spawns_in_flight_ >= kMaxSpawnsInFlight) {
       // Resumed by drain_spawned() once the spawner threads have caught up.
       listener.held = true;
       listeners_held_ = true;
-      return;
+      rearm = false;
+      break;
     }
     auto conn = activation::accept_connection(listener.fd->native_handle());
     if (!conn) {
@@ -145,7 +150,7 @@ void Daemon::on_listener_readable(ListenerState& listener) {
       if (error == EAGAIN || error == EWOULDBLOCK) break;
       if (is_fd_exhaustion(error)) {
         pause_listener(listener, error);
-        return;
+        break;
       }
       // ECONNABORTED, EPROTO, EPERM (firewall), network errors on the new socket: that
       // connection is gone; the listener is fine.
@@ -161,9 +166,12 @@ void Daemon::on_listener_readable(ListenerState& listener) {
       listener.exhausted_pauses = 0;
     }
     handle_connection(socket, std::move(*conn), Clock::now());
-    if (listener.paused) return;  // the spawn ran out of fds: resumed by its timer
+    if (listener.paused) break;  // the spawn ran out of fds: resumed by its timer
   }
-  arm_listener(listener);
+  dispatch_spawns();
+  // Not while paused (out of fds: resumed by its timer or an instance's end); arm_listener()
+  // checks that.
+  if (rearm) arm_listener(listener);
 }
 
 void Daemon::handle_connection(SocketState& socket, activation::Accepted&& conn,
@@ -273,7 +281,7 @@ void Daemon::handle_connection(SocketState& socket, activation::Accepted&& conn,
   std::vector<UniqueFd> close_after;
   close_after.push_back(std::move(conn.fd));
   if (capture_child_end) close_after.push_back(std::move(capture_child_end));
-  submit_spawn(std::move(pending), std::move(spawn), std::move(close_after));
+  queue_spawn(std::move(pending), std::move(spawn), std::move(close_after));
 }
 
 }  // namespace usherd::supervisor

@@ -85,29 +85,58 @@ Instance* Daemon::spawn_instance(SocketState& socket, ServicePlan& plan,
   return &ref;
 }
 
-void Daemon::submit_spawn(std::shared_ptr<PendingSpawn> pending, activation::SpawnPlan&& spawn,
-                          std::vector<UniqueFd> close_after) {
+void Daemon::queue_spawn(std::shared_ptr<PendingSpawn> pending, activation::SpawnPlan&& spawn,
+                         std::vector<UniqueFd> close_after) {
   ++spawns_in_flight_;
-  activation::Spawner::Job job;
-  job.plan = std::move(spawn);
-  job.close_after = std::move(close_after);
-  job.done = [this, pending](Result<activation::SpawnedProcess> result) {
-    // On a spawner thread: only the outcome and facts about the new process; the loop does
-    // the rest in drain_spawned().
-    pending->spawned_at = Clock::now();
-    if (result) identify(*pending, result->pid, result->pidfd.get());
-    pending->result = std::move(result);
-    bool post = false;
-    {
-      std::lock_guard lock(spawned_mutex_);
-      spawned_.push_back(pending);
-      post = !spawned_drain_posted_;
-      spawned_drain_posted_ = true;
-    }
-    spawned_ready_.notify_one();
-    if (post) asio::post(io_, [this] { drain_spawned(); });
-  };
-  spawner_->submit(std::move(job));
+  queued_spawns_.push_back({std::move(pending), std::move(spawn), std::move(close_after)});
+}
+
+void Daemon::dispatch_spawns() {
+  if (queued_spawns_.empty()) return;
+  if (queued_spawns_.size() == 1 && spawns_in_flight_ == 1) {
+    // One connection and nothing else in flight (concurrency 1: an interactive login, a
+    // lone fetch): spawn it here. Handing it to a spawner thread would only add two thread
+    // wake-ups, each a cross-core interrupt, to the latency the client sees; the loop has
+    // nothing else to do meanwhile, and a second connection arriving during the clone waits
+    // in the accept queue for less time than the hand-off would have taken. As soon as
+    // connections come in batches (or while spawns are in flight) they go to the threads.
+    QueuedSpawn job = std::move(queued_spawns_.front());
+    queued_spawns_.clear();
+    auto result = activation::spawn(job.plan);
+    job.close_after.clear();
+    record_outcome(*job.pending, std::move(result));
+    std::vector<std::shared_ptr<PendingSpawn>> batch{std::move(job.pending)};
+    finish_spawns(batch);
+    return;
+  }
+  for (auto& queued : queued_spawns_) {
+    activation::Spawner::Job job;
+    job.plan = std::move(queued.plan);
+    job.close_after = std::move(queued.close_after);
+    job.done = [this,
+                pending = std::move(queued.pending)](Result<activation::SpawnedProcess> result) {
+      // On a spawner thread: only the outcome and facts about the new process; the loop does
+      // the rest in drain_spawned().
+      record_outcome(*pending, std::move(result));
+      bool post = false;
+      {
+        std::lock_guard lock(spawned_mutex_);
+        spawned_.push_back(pending);
+        post = !spawned_drain_posted_;
+        spawned_drain_posted_ = true;
+      }
+      spawned_ready_.notify_one();
+      if (post) asio::post(io_, [this] { drain_spawned(); });
+    };
+    spawner_->submit(std::move(job));
+  }
+  queued_spawns_.clear();
+}
+
+void Daemon::record_outcome(PendingSpawn& pending, Result<activation::SpawnedProcess> result) {
+  pending.spawned_at = Clock::now();
+  if (result) identify(pending, result->pid, result->pidfd.get());
+  pending.result = std::move(result);
 }
 
 void Daemon::identify(PendingSpawn& spawned, pid_t pid, int pidfd) {
@@ -144,6 +173,10 @@ void Daemon::drain_spawned() {
     batch.swap(spawned_);
     spawned_drain_posted_ = false;
   }
+  finish_spawns(batch);
+}
+
+void Daemon::finish_spawns(std::vector<std::shared_ptr<PendingSpawn>>& batch) {
   std::vector<std::uint64_t> started;
   started.reserve(batch.size());
   for (auto& pending : batch) {
