@@ -5,14 +5,19 @@
 #   bench/run.sh [BUILD_DIR]            (`make bench` runs it with build-release)
 #
 # Environment: ROUNDS (5), N (3000 connections per churn run), HOLD_N (1280), OUT (results
-# folder, default BUILD_DIR/bench-results/<UTC stamp>), PEERS (space-separated subset),
-# LOAD_MAX (0.7) and LOAD_WAIT_S (900): before starting, wait up to LOAD_WAIT_S for the
-# 1-minute load average to fall below LOAD_MAX (the machine may be shared); the load seen is
-# recorded either way. LIVE (10000): live instances of the memory scenario.
+# folder, default BUILD_DIR/bench-results/<UTC stamp>), PEERS (a space-separated subset of
+# "tcpsvd xinetd tcpserver inetd socat ssa"; empty: usherd alone), LOAD_MAX (0.7) and
+# LOAD_WAIT_S (900): before starting, wait up to LOAD_WAIT_S for the 1-minute load average
+# to fall below LOAD_MAX (the machine may be shared); the load seen is recorded either way.
+# LIVE (10000): live instances of the memory scenario.
 # SCENARIOS ("churn hold drop spawn memory status"): which scenarios to run; CONCURRENCY
 # ("1 8 64"): the churn concurrencies. BASELINE: the path of another usherd binary (a build
 # of an earlier commit) run in the rounds as server "usherd-baseline", to measure a change
-# against the same peers in the same run.
+# against the same peers in the same run. Sizes, for a short run (CTest's "bench: driver"
+# runs every scenario in seconds): DROP_N (20000), SPAWN_N (2000), SPAWN_ROUNDS (3),
+# BALLAST_MIB ("10 100 1024"), FLOOD_S (14), STATUS_SAMPLES (30); PLOT (1): 0 skips the
+# gnuplot figure. Only the peers named (and tcpserver for the spawn scenario's contrast, if
+# installed) are installed.
 #
 # Scenarios, in interleaved rounds (every server once per round, A B C … B C A …):
 #   churn  okd replies and exits; N connections at concurrency 1, 8 and 64
@@ -41,11 +46,19 @@ HOLD_N=${HOLD_N:-1280}
 LIVE=${LIVE:-10000}
 LOAD_MAX=${LOAD_MAX:-0.7}
 LOAD_WAIT_S=${LOAD_WAIT_S:-900}
-PEERS=${PEERS:-"tcpsvd xinetd tcpserver inetd socat ssa"}
+PEERS=${PEERS-"tcpsvd xinetd tcpserver inetd socat ssa"}
 SCENARIOS=${SCENARIOS:-"churn hold drop spawn memory status"}
 CONCURRENCY=${CONCURRENCY:-"1 8 64"}
 BASELINE=${BASELINE:-}
+DROP_N=${DROP_N:-20000}
+SPAWN_N=${SPAWN_N:-2000}
+SPAWN_ROUNDS=${SPAWN_ROUNDS:-3}
+BALLAST_MIB=${BALLAST_MIB:-"10 100 1024"}
+FLOOD_S=${FLOOD_S:-14}
+STATUS_SAMPLES=${STATUS_SAMPLES:-30}
+PLOT=${PLOT:-1}
 want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+has_peer() { [[ " $PEERS " == *" $1 "* ]]; }
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=$(realpath -m "${OUT:-$build/bench-results/$stamp}")
 mkdir -p "$OUT"
@@ -70,12 +83,12 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 # .deb is unpacked privately under the build directory instead of installed.
 install_peers() {
   local missing=()
-  command -v xinetd >/dev/null || missing+=(xinetd)
-  command -v tcpserver >/dev/null || missing+=(ucspi-tcp)
-  command -v socat >/dev/null || missing+=(socat)
-  command -v gnuplot >/dev/null || missing+=(gnuplot-nox)
-  command -v systemd-socket-activate >/dev/null || missing+=(systemd)
-  command -v dpkg-source >/dev/null || missing+=(dpkg-dev)
+  has_peer xinetd && ! command -v xinetd >/dev/null && missing+=(xinetd)
+  has_peer tcpserver && ! command -v tcpserver >/dev/null && missing+=(ucspi-tcp)
+  has_peer socat && ! command -v socat >/dev/null && missing+=(socat)
+  has_peer ssa && ! command -v systemd-socket-activate >/dev/null && missing+=(systemd)
+  has_peer tcpsvd && ! command -v dpkg-source >/dev/null && missing+=(dpkg-dev)
+  ((PLOT)) && ! command -v gnuplot >/dev/null && missing+=(gnuplot-nox)
   if ((${#missing[@]})); then
     log "installing ${missing[*]}"
     apt-get update -qq >/dev/null
@@ -83,11 +96,11 @@ install_peers() {
       "${missing[@]}" >/dev/null
   fi
   mkdir -p "$peer_root/dl"
-  if [[ ! -x "$peer_root/openbsd-inetd/usr/sbin/inetd" ]]; then
+  if has_peer inetd && [[ ! -x "$peer_root/openbsd-inetd/usr/sbin/inetd" ]]; then
     (cd "$peer_root/dl" && apt-get download -qq openbsd-inetd 2>/dev/null)
     dpkg -x "$peer_root"/dl/openbsd-inetd_*.deb "$peer_root/openbsd-inetd"
   fi
-  if [[ ! -x "$peer_root/tcpsvd/tcpsvd" ]]; then
+  if has_peer tcpsvd && [[ ! -x "$peer_root/tcpsvd/tcpsvd" ]]; then
     build_tcpsvd || log "tcpsvd: building it from Debian's busybox source failed; skipped"
   fi
 }
@@ -318,7 +331,7 @@ if want drop; then
     sleep 0.05
   done
   for round in $(seq 1 "$ROUNDS"); do
-    "$LOADGEN" -q -n 20000 -c 64 -t 30 -T 5000 -l usherd-drop -j "$OUT/drop.jsonl" \
+    "$LOADGEN" -q -n "$DROP_N" -c 64 -t 30 -T 5000 -l usherd-drop -j "$OUT/drop.jsonl" \
       "127.0.0.1:$USHERD_PORT" || true
   done
   "$USHERCTL" --runtime-dir "$drop_dir/run" status --json >"$OUT/drop-status.json"
@@ -338,10 +351,9 @@ if want spawn; then
       /^usherd_spawn_duration_seconds_sum/ {s=$2} /^usherd_spawn_duration_seconds_count/ {n=$2}
       END {if (n > 0) printf "%.1f", s / n * 1e6; else print "nan"}'
   }
-  SPAWN_N=${SPAWN_N:-2000}
-  : >"$OUT/spawn.tsv"
-  for round in $(seq 1 3); do
-    for mib in 10 100 1024; do
+    : >"$OUT/spawn.tsv"
+  for round in $(seq 1 "$SPAWN_ROUNDS"); do
+    for mib in $BALLAST_MIB; do
       dir="$work/rss-$mib"
       rm -rf "$dir" && mkdir -p "$dir"
       write_usherd_units "$dir" "$OKD" 100000
@@ -372,7 +384,8 @@ if want spawn; then
   done
   # For contrast, a fork()-based server given the same ballast (fewer connections: each fork
   # copies the page tables of the whole ballast).
-  for mib in 10 100 1024; do
+  for mib in $BALLAST_MIB; do
+    command -v tcpserver >/dev/null || break
     port=$(free_port)
     env USHERD_BENCH_BALLAST_MIB="$mib" LD_PRELOAD="$BALLAST" \
       tcpserver -c 100000 -b 1024 -H -R -l0 127.0.0.1 "$port" "$OKD" 2>>"$work/tcpserver-rss.err" &
@@ -412,7 +425,9 @@ if want memory; then
     sleep 0.1
   done
   echo -e "0\t$(rss_kib "$USHERD_PID")" >>"$OUT/memory.tsv"
-  for k in 2000 "$LIVE"; do
+  sizes="2000 $LIVE"
+  ((LIVE <= 2000)) && sizes=$LIVE
+  for k in $sizes; do
     # The connections ramp up as fast as usherd spawns (SYNs beyond the backlog are retried by
     # the kernel); okd holds each for 120 s, far longer than the ramp.
     "$LOADGEN" -q -n "$k" -c "$k" -t 200 -T 180000 "127.0.0.1:$USHERD_PORT" &
@@ -456,14 +471,14 @@ if want status; then
     "$CTLPING" "$st_dir/run" "$2" | awk -v l="ctlping-$1" '{print l "\t" $1}' >>"$OUT/status.tsv"
   }
   : >"$OUT/status.tsv"
-  time_ctlping idle 30
-  time_usherctl idle 30
-  "$LOADGEN" -q -n 400000 -c 64 -t 14 -T 5000 -l usherd-flood -j "$OUT/flood.jsonl" \
+  time_ctlping idle "$STATUS_SAMPLES"
+  time_usherctl idle "$STATUS_SAMPLES"
+  "$LOADGEN" -q -n 400000 -c 64 -t "$FLOOD_S" -T 5000 -l usherd-flood -j "$OUT/flood.jsonl" \
     "127.0.0.1:$USHERD_PORT" &
   gen=$!
   sleep 1 # let the flood reach a steady state before sampling
-  time_ctlping flood 30
-  time_usherctl flood 30
+  time_ctlping flood "$STATUS_SAMPLES"
+  time_usherctl flood "$STATUS_SAMPLES"
   wait "$gen" || true
   stop_pid "$USHERD_PID"
   log "status timing done"
@@ -471,5 +486,5 @@ fi
 
 echo "load at end (1/5/15 min): $(loadavg)" >>"$OUT/machine.txt"
 rm -rf "$work"
-python3 "$here/summarize.py" "$OUT"
-log "summary: $OUT/summary.md, plot: $OUT/plot.png"
+PLOT=$PLOT python3 "$here/summarize.py" "$OUT"
+log "summary: $OUT/summary.md$( ((PLOT)) && echo ", plot: $OUT/plot.png")"

@@ -8,7 +8,7 @@ interleaved rounds; "ok" is the worst round. Ratios are to the best peer (any se
 usherd and usherd-baseline) at the same concurrency in the same results folder, so they compare servers
 measured under the same conditions; the spread is the range over rounds.
 
-    bench/summarize.py RESULTS_DIR
+    bench/summarize.py RESULTS_DIR      (PLOT=0 in the environment: no plot)
 """
 import json
 import os
@@ -230,7 +230,7 @@ def main():
         md += ["## Machine load", "", "1/5/15-minute load average after each round: " +
                "; ".join(l.strip().replace("\t", ": ") for l in open(load_path) if l.strip()) +
                ".", ""]
-    if churn and plot(out, cg, servers, concurrencies):
+    if churn and os.environ.get("PLOT", "1") != "0" and plot(out, cg, servers, concurrencies):
         md += ["## Plot", "", "![conn/s and p99 against concurrency](plot.png)", ""]
     with open(os.path.join(out, "summary.md"), "w") as f:
         f.write("\n".join(md))
