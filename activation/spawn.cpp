@@ -10,8 +10,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <linux/futex.h>
+
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <set>
 
@@ -27,7 +30,7 @@
 namespace usherd::activation {
 namespace {
 
-// The child's stack: mmap'd once per thread (a spawner thread has its own), with a guard
+// A child's stack: mmap'd once per thread for spawn() and once per Launcher slot, with a guard
 // page below it. 256 KiB is far more than the child uses (a 4 KiB getdents64 buffer at most)
 // and costs nothing until touched.
 class ChildStack {
@@ -140,88 +143,214 @@ RLimit default_nofile_limit(rlim_t inherited_hard) {
   return {RLIMIT_NOFILE, std::min<rlim_t>(kDefaultNofileSoft, hard), hard};
 }
 
-Result<SpawnedProcess> spawn(const SpawnPlan& plan) {
-  if (auto ok = validate(plan); !ok) return tl::unexpected(ok.error());
+namespace {
 
-  // argv and envp as the child will see them; the strings stay owned by plan (and by
-  // listen_pid_slot), which outlive the child's use of them (until execve or _exit).
+// argv, envp and the rest of a ChildPlan built from a SpawnPlan; the strings stay owned by
+// the plan (and by listen_pid_slot), which must outlive the child's use of them (its execve
+// or _exit). Not movable: child points into the members.
+struct PreparedChild {
   std::vector<char*> argv;
-  if (plan.argv.empty()) argv.push_back(const_cast<char*>(plan.path.c_str()));
-  for (const auto& arg : plan.argv) argv.push_back(const_cast<char*>(arg.c_str()));
-  argv.push_back(nullptr);
-
-  std::string listen_pid_slot = "LISTEN_PID=" + std::string(24, '\0');
   std::vector<char*> envp;
-  for (const auto& entry : plan.env) {
-    if (plan.set_listen_pid && entry.rfind("LISTEN_PID=", 0) == 0) continue;
-    envp.push_back(const_cast<char*>(entry.c_str()));
-  }
-  if (plan.set_listen_pid) envp.push_back(listen_pid_slot.data());
-  envp.push_back(nullptr);
-
+  std::string listen_pid_slot;
   std::vector<ChildFdMove> fds;
-  for (const auto& m : plan.fds) fds.push_back({m.source, m.target});
-  std::vector<int> temp_fds(fds.size(), -1);
-  std::vector<ChildRLimit> rlimits = effective_rlimits(plan.rlimits);
-
-  ChildFailure failure;
+  std::vector<int> temp_fds;
+  std::vector<ChildRLimit> rlimits;
   ChildPlan child;
-  child.path = plan.path.c_str();
-  child.argv = argv.data();
-  child.envp = envp.data();
-  child.listen_pid_digits = plan.set_listen_pid ? listen_pid_slot.data() + 11 : nullptr;
-  child.fds = fds.data();
-  child.fd_count = fds.size();
-  child.temp_fds = temp_fds.data();
-  child.clear_nonblock = plan.clear_nonblock.data();
-  child.clear_nonblock_count = plan.clear_nonblock.size();
-  child.rlimits = rlimits.data();
-  child.rlimit_count = rlimits.size();
-  child.set_nice = plan.nice.has_value();
-  child.nice = plan.nice.value_or(0);
-  child.root_directory = plan.root_directory.c_str();
-  if (plan.credentials) {
-    child.set_credentials = true;
-    child.set_groups = geteuid() == 0;
-    child.uid = plan.credentials->uid;
-    child.gid = plan.credentials->gid;
-    child.groups = plan.credentials->groups.data();
-    child.group_count = plan.credentials->groups.size();
+
+  PreparedChild() = default;
+  PreparedChild(const PreparedChild&) = delete;
+  PreparedChild& operator=(const PreparedChild&) = delete;
+
+  void prepare(const SpawnPlan& plan, ChildFailure* failure) {
+    argv.clear();
+    envp.clear();
+    fds.clear();
+    if (plan.argv.empty()) argv.push_back(const_cast<char*>(plan.path.c_str()));
+    for (const auto& arg : plan.argv) argv.push_back(const_cast<char*>(arg.c_str()));
+    argv.push_back(nullptr);
+    listen_pid_slot.assign("LISTEN_PID=");
+    listen_pid_slot.append(24, '\0');
+    for (const auto& entry : plan.env) {
+      if (plan.set_listen_pid && entry.rfind("LISTEN_PID=", 0) == 0) continue;
+      envp.push_back(const_cast<char*>(entry.c_str()));
+    }
+    if (plan.set_listen_pid) envp.push_back(listen_pid_slot.data());
+    envp.push_back(nullptr);
+    for (const auto& m : plan.fds) fds.push_back({m.source, m.target});
+    temp_fds.assign(fds.size(), -1);
+    rlimits = effective_rlimits(plan.rlimits);
+
+    child = ChildPlan{};
+    child.path = plan.path.c_str();
+    child.argv = argv.data();
+    child.envp = envp.data();
+    child.listen_pid_digits = plan.set_listen_pid ? listen_pid_slot.data() + 11 : nullptr;
+    child.fds = fds.data();
+    child.fd_count = fds.size();
+    child.temp_fds = temp_fds.data();
+    child.clear_nonblock = plan.clear_nonblock.data();
+    child.clear_nonblock_count = plan.clear_nonblock.size();
+    child.rlimits = rlimits.data();
+    child.rlimit_count = rlimits.size();
+    child.set_nice = plan.nice.has_value();
+    child.nice = plan.nice.value_or(0);
+    child.root_directory = plan.root_directory.c_str();
+    if (plan.credentials) {
+      child.set_credentials = true;
+      child.set_groups = geteuid() == 0;
+      child.uid = plan.credentials->uid;
+      child.gid = plan.credentials->gid;
+      child.groups = plan.credentials->groups.data();
+      child.group_count = plan.credentials->groups.size();
+    }
+    child.working_directory = plan.working_directory.c_str();
+    child.working_directory_optional = plan.working_directory_optional;
+    child.umask = plan.umask;
+    child.no_new_privileges = plan.no_new_privileges;
+    child.reset_signals = g_reset_signals.load(std::memory_order_relaxed);
+    child.failure = failure;
   }
-  child.working_directory = plan.working_directory.c_str();
-  child.working_directory_optional = plan.working_directory_optional;
-  child.umask = plan.umask;
-  child.no_new_privileges = plan.no_new_privileges;
-  child.reset_signals = g_reset_signals.load(std::memory_order_relaxed);
-  child.failure = &failure;
+};
 
-  auto stack_top = child_stack.top();
-  if (!stack_top) return tl::unexpected(stack_top.error());
-
-  // Block every signal (the raw call: glibc's sigprocmask keeps its internal ones open) so
-  // no handler of ours runs in the child on shared memory before it resets dispositions.
+// clone() with every signal blocked (the raw call: glibc's sigprocmask keeps its internal
+// ones open), so no handler of ours runs in the child on shared memory before it resets
+// dispositions. child_tid, if given, is cleared by the kernel when the child leaves this
+// memory (CLONE_CHILD_CLEARTID: at its execve, or its exit if it never gets there).
+Result<SpawnedProcess> clone_child(ChildPlan& child, void* stack_top, int flags, pid_t* child_tid) {
   std::uint64_t all = ~0ULL;
   std::uint64_t old = 0;
   if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof all) != 0)
     return fail_errno("spawn: block signals");
   int pidfd = -1;
-  pid_t pid = clone(run_spawn_child, *stack_top, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD,
-                    &child, &pidfd);
+  pid_t pid = clone(run_spawn_child, stack_top, flags | CLONE_VM | CLONE_PIDFD | SIGCHLD, &child,
+                    &pidfd, nullptr, child_tid);
   int clone_errno = errno;
   syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, nullptr, sizeof old);
   if (pid < 0) return fail("spawn: clone", clone_errno);
+  return SpawnedProcess{pid, UniqueFd(pidfd)};
+}
 
-  UniqueFd owned_pidfd(pidfd);
+}  // namespace
+
+Result<SpawnedProcess> spawn(const SpawnPlan& plan) {
+  if (auto ok = validate(plan); !ok) return tl::unexpected(ok.error());
+  ChildFailure failure;
+  PreparedChild prepared;
+  prepared.prepare(plan, &failure);
+  auto stack_top = child_stack.top();
+  if (!stack_top) return tl::unexpected(stack_top.error());
+  auto spawned = clone_child(prepared.child, *stack_top, CLONE_VFORK, nullptr);
+  if (!spawned) return spawned;
   if (failure.stage != ChildStage::none) {
     // The child has _exit(127)ed (CLONE_VFORK returned); reap it through its pidfd so no
     // zombie remains and no other waiter can be confused by it.
     siginfo_t info{};
-    while (waitid(static_cast<idtype_t>(P_PIDFD), owned_pidfd.get(), &info, WEXITED) != 0 &&
+    while (waitid(static_cast<idtype_t>(P_PIDFD), spawned->pidfd.get(), &info, WEXITED) != 0 &&
            errno == EINTR) {
     }
     return fail(failure_message(plan, failure.stage), failure.error);
   }
-  return SpawnedProcess{pid, std::move(owned_pidfd)};
+  return spawned;
+}
+
+// One child between clone and execve: the plan it reads, its stack, the word the kernel
+// clears when it leaves usherd's memory, and where it reports a failure.
+struct Launcher::Slot {
+  SpawnPlan plan;
+  PreparedChild prepared;
+  ChildFailure failure;
+  ChildStack stack;
+  alignas(8) pid_t word = 0;  ///< the child's tid until it execs or exits, then 0
+  pid_t pid = 0;
+
+  bool busy() const { return __atomic_load_n(&word, __ATOMIC_ACQUIRE) != 0; }
+};
+
+Launcher::Launcher(std::size_t max_starting) : max_starting_(max_starting) {}
+
+Launcher::~Launcher() {
+  // A child still before its execve runs on a slot's stack and reads its plan: wait for it
+  // (the kernel wakes the futex when it clears the word), a bounded time. One that does not
+  // get there (an exec stuck on a dead file system) keeps its slot: the memory is let go
+  // of rather than pulled from under it.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  for (auto& slot : busy_) {
+    while (slot->busy()) {
+      auto left = deadline - std::chrono::steady_clock::now();
+      if (left <= std::chrono::steady_clock::duration::zero()) break;
+      struct timespec ts {};
+      ts.tv_nsec = 10'000'000;
+      pid_t seen = __atomic_load_n(&slot->word, __ATOMIC_ACQUIRE);
+      if (seen != 0) syscall(SYS_futex, &slot->word, FUTEX_WAIT, seen, &ts, nullptr, 0);
+    }
+    if (slot->busy()) (void)slot.release();  // leaked on purpose, see above
+  }
+}
+
+void Launcher::collect() {
+  for (std::size_t i = 0; i < busy_.size();) {
+    Slot& slot = *busy_[i];
+    if (slot.busy()) {
+      ++i;
+      continue;
+    }
+    if (slot.failure.stage != ChildStage::none)
+      failures_.emplace(slot.pid,
+                        Error{slot.failure.error, failure_message(slot.plan, slot.failure.stage)});
+    slot.plan = SpawnPlan{};  // its fds and strings are no longer needed
+    free_.push_back(std::move(busy_[i]));
+    busy_[i] = std::move(busy_.back());
+    busy_.pop_back();
+  }
+}
+
+Result<SpawnedProcess> Launcher::launch(SpawnPlan&& plan) {
+  if (auto ok = validate(plan); !ok) return tl::unexpected(ok.error());
+  collect();
+  if (busy_.size() >= max_starting_)
+    return fail("spawn: " + std::to_string(busy_.size()) +
+                    " processes still starting (none has reached execve)",
+                EAGAIN);
+  std::unique_ptr<Slot> slot;
+  if (!free_.empty()) {
+    slot = std::move(free_.back());
+    free_.pop_back();
+  } else {
+    slot = std::make_unique<Slot>();
+  }
+  slot->plan = std::move(plan);
+  slot->failure = ChildFailure{};
+  slot->prepared.prepare(slot->plan, &slot->failure);
+  auto stack_top = slot->stack.top();
+  if (!stack_top) {
+    free_.push_back(std::move(slot));
+    return tl::unexpected(stack_top.error());
+  }
+  // Non-zero before the clone: the kernel only ever clears it.
+  __atomic_store_n(&slot->word, -1, __ATOMIC_RELEASE);
+  auto spawned = clone_child(slot->prepared.child, *stack_top, CLONE_CHILD_CLEARTID, &slot->word);
+  if (!spawned) {
+    __atomic_store_n(&slot->word, 0, __ATOMIC_RELEASE);
+    free_.push_back(std::move(slot));
+    return spawned;
+  }
+  slot->pid = spawned->pid;
+  busy_.push_back(std::move(slot));
+  return spawned;
+}
+
+std::optional<Error> Launcher::take_failure(pid_t pid) {
+  collect();
+  auto it = failures_.find(pid);
+  if (it == failures_.end()) return std::nullopt;
+  Error error = std::move(it->second);
+  failures_.erase(it);
+  return error;
+}
+
+std::size_t Launcher::starting() {
+  collect();
+  return busy_.size();
 }
 
 }  // namespace usherd::activation

@@ -1,21 +1,23 @@
-// spawn(): start one service process with exactly the fds, limits, signals, session and
-// credentials it should have, and nothing inherited by accident.
+// spawn() and Launcher: start one service process with exactly the fds, limits, signals,
+// session and credentials it should have, and nothing inherited by accident.
 //
 // The parent prepares everything (argv/envp arrays, a pre-sized LISTEN_PID slot, the fd map,
-// raw ids, rlimits), blocks every signal, and starts the child with
-// clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD) on an mmap'd stack of its own: the cost does not
-// grow with the supervisor's memory (a fork of a large parent copies page tables), and the
-// pidfd exists from the first instant, so no pid reuse race is possible. The child
-// (spawn_child.cpp) runs only async-signal-safe system calls. If it fails before execve it
-// leaves its stage and errno in shared memory; spawn() reaps it and returns an Error such as
-// "exec /usr/bin/x: No such file or directory" (Error::code = errno).
+// raw ids, rlimits), blocks every signal, and starts the child with clone(CLONE_VM |
+// CLONE_PIDFD) on an mmap'd stack of its own: the cost does not grow with the supervisor's
+// memory (a fork of a large parent copies page tables), and the pidfd exists from the first
+// instant, so no pid reuse race is possible. The child (spawn_child.cpp) runs only raw system
+// calls. If it fails before execve it leaves its stage and errno in shared memory, from which
+// the parent makes an Error such as "exec /usr/bin/x: No such file or directory" (Error::code
+// = errno). spawn() waits for the execve (CLONE_VFORK); a Launcher does not (see below).
 #pragma once
 
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "activation/credentials.h"
@@ -81,9 +83,52 @@ void note_signal_dispositions();
 /// Back to the default: children reset every signal.
 void forget_signal_dispositions();
 
-/// Starts the process described by plan. Errors name the stage that failed ("exec PATH",
-/// "chdir DIR", "setuid UID", ...) with the child's errno as Error::code; the failed child is
-/// already reaped.
+/// Starts the process described by plan and waits until it has exec'd. Errors name the stage
+/// that failed ("exec PATH", "chdir DIR", "setuid UID", ...) with the child's errno as
+/// Error::code; the failed child is already reaped.
 Result<SpawnedProcess> spawn(const SpawnPlan& plan);
+
+/// Starts processes without waiting for them to exec: usherd's per-connection path.
+///
+/// spawn() suspends the calling thread from clone until the child's execve (CLONE_VFORK), a
+/// context switch and the child's whole preparation per connection on the thread that
+/// accepts. launch() clones without CLONE_VFORK and returns at once; the child prepares and
+/// execs on another core meanwhile. Everything the child reads until then lives in a slot
+/// that the launcher keeps: the plan (moved in), the prepared arrays, a stack of its own, and
+/// a word the kernel clears (CLONE_CHILD_CLEARTID) when the child leaves usherd's memory, at
+/// its execve or its exit. A slot is reused only after that. The child's copy of the fd
+/// table is taken at clone, so the caller closes its own copies of the plan's fds as soon as
+/// launch() returns.
+///
+/// A child that fails before execve exits 127 and leaves its stage and errno in the slot;
+/// take_failure(pid), once the process has exited, turns that into the same Error spawn()
+/// would have returned. Not thread-safe: one launcher per thread.
+class Launcher {
+ public:
+  /// At most max_starting children between clone and execve at once (beyond: EAGAIN).
+  explicit Launcher(std::size_t max_starting = 128);
+  /// Waits (at most 2 s) for children still before their execve.
+  ~Launcher();
+  Launcher(const Launcher&) = delete;
+  Launcher& operator=(const Launcher&) = delete;
+
+  /// Starts the process; fails only before the clone (a bad plan, no slot, clone's own
+  /// errors: EAGAIN, EMFILE for the pidfd, ...).
+  Result<SpawnedProcess> launch(SpawnPlan&& plan);
+  /// After a launched process has exited: why it never reached execve, or nullopt if it did.
+  /// Each failure is returned once.
+  std::optional<Error> take_failure(pid_t pid);
+  /// Launched children that have not reached execve (or their exit) yet.
+  std::size_t starting();
+
+ private:
+  struct Slot;
+  void collect();
+
+  std::size_t max_starting_;
+  std::vector<std::unique_ptr<Slot>> busy_;
+  std::vector<std::unique_ptr<Slot>> free_;
+  std::unordered_map<pid_t, Error> failures_;
+};
 
 }  // namespace usherd::activation

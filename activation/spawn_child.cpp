@@ -19,7 +19,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstdint>
 
 #define USHERD_CHILD_FN __attribute__((no_sanitize("address", "undefined"), no_stack_protector))
@@ -75,10 +74,46 @@ struct KernelSigaction {
 
 constexpr int kKernelNsig = 64;
 
-[[noreturn]] USHERD_CHILD_FN void fail_child(ChildPlan* plan, ChildStage stage, int error) {
-  plan->failure->stage = stage;
-  plan->failure->error = error;
-  _exit(127);
+// System calls without errno. A child started without CLONE_VFORK (Launcher) runs at the
+// same time as the parent thread whose TLS it shares, so glibc's syscall(2), which stores
+// errno there, would clobber the parent's errno between one of its failing calls and the
+// read. This returns the kernel's value: -errno on failure.
+USHERD_CHILD_FN inline long sys(long n, long a = 0, long b = 0, long c = 0, long d = 0,
+                                long e = 0) {
+  long ret;
+#if defined(__x86_64__)
+  register long r10 __asm__("r10") = d;
+  register long r8 __asm__("r8") = e;
+  __asm__ volatile("syscall"
+                   : "=a"(ret)
+                   : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8)
+                   : "rcx", "r11", "memory");
+#elif defined(__aarch64__)
+  register long x8 __asm__("x8") = n;
+  register long x0 __asm__("x0") = a;
+  register long x1 __asm__("x1") = b;
+  register long x2 __asm__("x2") = c;
+  register long x3 __asm__("x3") = d;
+  register long x4 __asm__("x4") = e;
+  __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4) : "memory");
+  ret = x0;
+#else
+#error "spawn_child.cpp: raw system calls are written for x86-64 and aarch64"
+#endif
+  return ret;
+}
+
+// The errno of a failed call: the kernel returns -4095..-1.
+USHERD_CHILD_FN inline bool failed(long ret) {
+  return ret < 0 && ret > -4096;
+}
+
+[[noreturn]] USHERD_CHILD_FN void fail_child(ChildPlan* plan, ChildStage stage, long ret) {
+  plan->failure->error = static_cast<int>(-ret);
+  // The stage last: a parent that sees it set sees the error too.
+  __atomic_store_n(reinterpret_cast<int*>(&plan->failure->stage), static_cast<int>(stage),
+                   __ATOMIC_RELEASE);
+  for (;;) sys(SYS_exit_group, 127);
 }
 
 USHERD_CHILD_FN void reset_signal_dispositions(std::uint64_t signals) {
@@ -88,7 +123,7 @@ USHERD_CHILD_FN void reset_signal_dispositions(std::uint64_t signals) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
     if ((signals & (std::uint64_t{1} << (sig - 1))) == 0) continue;  // default already
     // EINVAL for signals the kernel does not allow to change: nothing to reset there.
-    syscall(SYS_rt_sigaction, sig, &dfl, nullptr, sizeof(std::uint64_t));
+    sys(SYS_rt_sigaction, sig, reinterpret_cast<long>(&dfl), 0, sizeof(std::uint64_t));
   }
 }
 
@@ -96,7 +131,8 @@ USHERD_CHILD_FN void reset_signal_dispositions(std::uint64_t signals) {
 // closing fallback.
 USHERD_CHILD_FN rlim_t current_nofile_soft() {
   struct rlimit lim {};
-  if (syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, nullptr, &lim) != 0) return 1024 * 1024;
+  if (sys(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, reinterpret_cast<long>(&lim)) != 0)
+    return 1024 * 1024;
   return lim.rlim_cur;
 }
 
@@ -119,32 +155,33 @@ USHERD_CHILD_FN int parse_fd_name(const char* name) {
 
 // Closes every fd >= first. close_range(2) first (Linux 5.9); then /proc/self/fd read with
 // getdents64 (no opendir: it allocates); then a loop bounded by the soft limit, which is the
-// 12-minute path under a limit of 2^30 and therefore only the last resort.
-USHERD_CHILD_FN int close_from(int first, rlim_t inherited_soft) {
-  if (syscall(SYS_close_range, static_cast<unsigned>(first), ~0U, 0U) == 0) return 0;
-  int dir = static_cast<int>(
-      syscall(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir >= 0) {
+// 12-minute path under a limit of 2^30 and therefore only the last resort. Returns 0 or the
+// kernel's -errno.
+USHERD_CHILD_FN long close_from(int first, rlim_t inherited_soft) {
+  if (sys(SYS_close_range, first, ~0U, 0) == 0) return 0;
+  long dir = sys(SYS_openat, AT_FDCWD, reinterpret_cast<long>("/proc/self/fd"),
+                 O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (!failed(dir)) {
     alignas(8) char buffer[4096];
     for (;;) {
-      long n = syscall(SYS_getdents64, dir, buffer, sizeof buffer);
-      if (n < 0) {
-        syscall(SYS_close, dir);
-        return errno;
+      long n = sys(SYS_getdents64, dir, reinterpret_cast<long>(buffer), sizeof buffer);
+      if (failed(n)) {
+        sys(SYS_close, dir);
+        return n;
       }
       if (n == 0) break;
       for (long off = 0; off < n;) {
         auto* entry = reinterpret_cast<struct dirent64*>(buffer + off);
         off += entry->d_reclen;
         int fd = parse_fd_name(entry->d_name);
-        if (fd >= first && fd != dir) syscall(SYS_close, fd);
+        if (fd >= first && fd != dir) sys(SYS_close, fd);
       }
     }
-    syscall(SYS_close, dir);
+    sys(SYS_close, dir);
     return 0;
   }
   for (rlim_t fd = static_cast<rlim_t>(first); fd < inherited_soft && fd < 0x7fffffff; ++fd)
-    syscall(SYS_close, static_cast<int>(fd));
+    sys(SYS_close, static_cast<long>(fd));
   return 0;
 }
 
@@ -155,30 +192,31 @@ USHERD_CHILD_FN void place_fds(ChildPlan* plan) {
   // Move every source above the highest target first, so no dup2 below overwrites a source
   // that a later mapping still needs.
   for (std::size_t i = 0; i < plan->fd_count; ++i) {
-    int moved = static_cast<int>(syscall(SYS_fcntl, plan->fds[i].source, F_DUPFD, highest + 1));
-    if (moved < 0) fail_child(plan, ChildStage::fds, errno);
-    plan->temp_fds[i] = moved;
+    long moved = sys(SYS_fcntl, plan->fds[i].source, F_DUPFD, highest + 1);
+    if (failed(moved)) fail_child(plan, ChildStage::fds, moved);
+    plan->temp_fds[i] = static_cast<int>(moved);
   }
   for (std::size_t i = 0; i < plan->fd_count; ++i) {
     // dup3 without O_CLOEXEC: the target survives execve.
-    if (syscall(SYS_dup3, plan->temp_fds[i], plan->fds[i].target, 0) < 0)
-      fail_child(plan, ChildStage::fds, errno);
+    long r = sys(SYS_dup3, plan->temp_fds[i], plan->fds[i].target, 0);
+    if (failed(r)) fail_child(plan, ChildStage::fds, r);
   }
   for (std::size_t i = 0; i < plan->clear_nonblock_count; ++i) {
     int fd = plan->clear_nonblock[i];
-    long flags = syscall(SYS_fcntl, fd, F_GETFL);
-    if (flags < 0 || syscall(SYS_fcntl, fd, F_SETFL, flags & ~static_cast<long>(O_NONBLOCK)) < 0)
-      fail_child(plan, ChildStage::nonblock, errno);
+    long flags = sys(SYS_fcntl, fd, F_GETFL);
+    if (failed(flags)) fail_child(plan, ChildStage::nonblock, flags);
+    long r = sys(SYS_fcntl, fd, F_SETFL, flags & ~static_cast<long>(O_NONBLOCK));
+    if (failed(r)) fail_child(plan, ChildStage::nonblock, r);
   }
   rlim_t inherited_soft = current_nofile_soft();
   for (int fd = 0; fd < highest; ++fd)
-    if (!is_kept(plan, fd)) syscall(SYS_close, fd);
-  if (int err = close_from(highest + 1, inherited_soft); err != 0)
-    fail_child(plan, ChildStage::close_fds, err);
+    if (!is_kept(plan, fd)) sys(SYS_close, fd);
+  if (long r = close_from(highest + 1, inherited_soft); failed(r))
+    fail_child(plan, ChildStage::close_fds, r);
 }
 
 USHERD_CHILD_FN void write_listen_pid(char* digits) {
-  long pid = syscall(SYS_getpid);
+  long pid = sys(SYS_getpid);
   char reversed[24];
   int n = 0;
   do {
@@ -189,6 +227,13 @@ USHERD_CHILD_FN void write_listen_pid(char* digits) {
   digits[n] = '\0';
 }
 
+// Runs one step; a failure ends the child with that stage.
+#define USHERD_CHILD_STEP(stage, call)                               \
+  do {                                                               \
+    long step_result = (call);                                       \
+    if (failed(step_result)) fail_child(plan, (stage), step_result); \
+  } while (0)
+
 }  // namespace
 
 USHERD_CHILD_FN int run_spawn_child(void* arg) {
@@ -197,57 +242,58 @@ USHERD_CHILD_FN int run_spawn_child(void* arg) {
   reset_signal_dispositions(plan->reset_signals);
   place_fds(plan);
 
-  if (syscall(SYS_setsid) < 0) fail_child(plan, ChildStage::setsid, errno);
+  USHERD_CHILD_STEP(ChildStage::setsid, sys(SYS_setsid));
 
   for (std::size_t i = 0; i < plan->rlimit_count; ++i) {
     struct rlimit lim {
       plan->rlimits[i].soft, plan->rlimits[i].hard
     };
-    if (syscall(SYS_prlimit64, 0, plan->rlimits[i].resource, &lim, nullptr) != 0)
-      fail_child(plan, ChildStage::setrlimit, errno);
+    USHERD_CHILD_STEP(ChildStage::setrlimit, sys(SYS_prlimit64, 0, plan->rlimits[i].resource,
+                                                 reinterpret_cast<long>(&lim), 0));
   }
 
   // Nice= is absolute, as in systemd; set before dropping privileges (lowering needs them).
-  if (plan->set_nice && syscall(SYS_setpriority, PRIO_PROCESS, 0, plan->nice) != 0)
-    fail_child(plan, ChildStage::nice, errno);
+  if (plan->set_nice)
+    USHERD_CHILD_STEP(ChildStage::nice, sys(SYS_setpriority, PRIO_PROCESS, 0, plan->nice));
 
   if (plan->root_directory && plan->root_directory[0] != '\0') {
-    if (syscall(SYS_chroot, plan->root_directory) != 0) fail_child(plan, ChildStage::chroot, errno);
-    if (!plan->working_directory || plan->working_directory[0] == '\0') {
-      if (syscall(SYS_chdir, "/") != 0) fail_child(plan, ChildStage::chdir, errno);
-    }
+    USHERD_CHILD_STEP(ChildStage::chroot,
+                      sys(SYS_chroot, reinterpret_cast<long>(plan->root_directory)));
+    if (!plan->working_directory || plan->working_directory[0] == '\0')
+      USHERD_CHILD_STEP(ChildStage::chdir, sys(SYS_chdir, reinterpret_cast<long>("/")));
   }
 
   if (plan->set_credentials) {
-    if (plan->set_groups &&
-        syscall(SYS_setgroups, plan->group_count, plan->group_count ? plan->groups : nullptr) != 0)
-      fail_child(plan, ChildStage::setgroups, errno);
-    if (syscall(SYS_setresgid, plan->gid, plan->gid, plan->gid) != 0)
-      fail_child(plan, ChildStage::setgid, errno);
-    if (syscall(SYS_setresuid, plan->uid, plan->uid, plan->uid) != 0)
-      fail_child(plan, ChildStage::setuid, errno);
+    if (plan->set_groups)
+      USHERD_CHILD_STEP(ChildStage::setgroups,
+                        sys(SYS_setgroups, static_cast<long>(plan->group_count),
+                            reinterpret_cast<long>(plan->group_count ? plan->groups : nullptr)));
+    USHERD_CHILD_STEP(ChildStage::setgid, sys(SYS_setresgid, plan->gid, plan->gid, plan->gid));
+    USHERD_CHILD_STEP(ChildStage::setuid, sys(SYS_setresuid, plan->uid, plan->uid, plan->uid));
   }
 
   if (plan->working_directory && plan->working_directory[0] != '\0') {
-    if (syscall(SYS_chdir, plan->working_directory) != 0 && !plan->working_directory_optional)
-      fail_child(plan, ChildStage::chdir, errno);
+    long r = sys(SYS_chdir, reinterpret_cast<long>(plan->working_directory));
+    if (failed(r) && !plan->working_directory_optional) fail_child(plan, ChildStage::chdir, r);
   }
 
-  syscall(SYS_umask, plan->umask);
+  sys(SYS_umask, plan->umask);
 
-  if (plan->no_new_privileges && syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-    fail_child(plan, ChildStage::no_new_privileges, errno);
+  if (plan->no_new_privileges)
+    USHERD_CHILD_STEP(ChildStage::no_new_privileges,
+                      sys(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
 
   if (plan->listen_pid_digits) write_listen_pid(plan->listen_pid_digits);
 
   // The mask survives execve; the service starts with nothing blocked (sd_listen_fds(3) and
   // every daemon assume so). A signal arriving now acts by default: our handlers are gone.
   std::uint64_t empty = 0;
-  if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, nullptr, sizeof empty) != 0)
-    fail_child(plan, ChildStage::signals, errno);
+  USHERD_CHILD_STEP(ChildStage::signals, sys(SYS_rt_sigprocmask, SIG_SETMASK,
+                                             reinterpret_cast<long>(&empty), 0, sizeof empty));
 
-  syscall(SYS_execve, plan->path, plan->argv, plan->envp);
-  fail_child(plan, ChildStage::exec, errno);
+  long r = sys(SYS_execve, reinterpret_cast<long>(plan->path), reinterpret_cast<long>(plan->argv),
+               reinterpret_cast<long>(plan->envp));
+  fail_child(plan, ChildStage::exec, r);
 }
 
 }  // namespace usherd::activation

@@ -1,16 +1,16 @@
-// The child side of the spawn: what runs between clone(CLONE_VM | CLONE_VFORK) and execve.
+// The child side of the spawn: what runs between clone(CLONE_VM) and execve.
 //
-// The child shares the parent's memory and runs on a stack of its own while the parent is
-// suspended. Everything it needs is prepared by the parent in a ChildPlan (plain pointers and
+// The child shares the parent's memory and runs on a stack of its own: with spawn() the
+// parent is suspended (CLONE_VFORK), with Launcher::launch() it runs on at the same time.
+// Everything the child needs is prepared by the parent in a ChildPlan (plain pointers and
 // integers, no owning types), so the child never allocates. Its one function may call only:
-//   - raw system calls through syscall(2) or thin async-signal-safe libc wrappers that are a
-//     single system call (dup3, fcntl, close, openat via syscall, chdir, chroot, umask, prctl,
-//     execve, _exit);
-//   - set*id and setgroups ONLY as syscall(SYS_...): glibc's wrappers signal every thread of
+//   - raw system calls that leave errno alone (spawn_child.cpp's sys(): errno lives in the
+//     TLS of the parent thread, which the child shares and which may be running);
+//   - set*id and setgroups ONLY as raw system calls: glibc's wrappers signal every thread of
 //     the parent (they would run the parent's handlers on the child's tid);
-//   - no malloc, no stdio, no logging, no exceptions, no exit() (only _exit).
-// Failure is reported by storing a stage and errno into plan->failure (memory the parent
-// reads once the vfork returns) and _exit(127).
+//   - no libc function at all, no malloc, no stdio, no logging, no exceptions.
+// Failure is reported by storing errno and then the stage into plan->failure (memory the
+// parent reads once the child has left it) and exiting 127.
 #pragma once
 
 #include <sys/resource.h>
@@ -98,7 +98,7 @@ struct ChildPlan {
   ChildFailure* failure = nullptr;
 };
 
-/// The clone entry point: arg is a ChildPlan*. Returns only by execve or _exit(127).
+/// The clone entry point: arg is a ChildPlan*. Returns only by execve or exit_group(127).
 int run_spawn_child(void* arg);
 
 }  // namespace usherd::activation

@@ -375,7 +375,7 @@ void Daemon::begin_shutdown() {
 }
 
 void Daemon::maybe_finish_shutdown() {
-  if (!stopping_ || spawns_in_flight_ > 0) return;  // drain_spawned() calls again
+  if (!stopping_) return;
   for (auto& [key, inst] : instances_) {
     if (inst->role != Instance::Role::connection) return;
     if (inst->state != Instance::State::running) return;
@@ -530,7 +530,6 @@ int Daemon::run() {
   int inherited = collect_inherited_listeners();
   if (inherited > 0) spdlog::info("adopt listeners={} passed by the service manager", inherited);
 
-  spawner_ = std::make_unique<activation::Spawner>(kSpawnerThreads);
   std::string report;
   if (!load(true, report)) {
     spdlog::critical("{}", report);

@@ -11,11 +11,9 @@
 
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
@@ -34,7 +32,6 @@
 #include "activation/ready_log.h"
 #include "activation/socket_address.h"
 #include "activation/spawn.h"
-#include "activation/spawner.h"
 #include "base/unique_fd.h"
 #include "policy/admission.h"
 #include "supervisor/drop_log.h"
@@ -80,7 +77,6 @@ struct ListenerState {
   std::unique_ptr<asio::posix::stream_descriptor> fd;
   bool waiting = false;
   bool paused = false;
-  bool held = false;  ///< not armed while the spawner threads have enough work queued
   /// An EMFILE/ENFILE/ENOMEM/ENOBUFS episode: since when, and how many pauses so far (logged
   /// once when it starts and once when accepting works again).
   std::optional<Clock::time_point> exhausted_since;
@@ -140,9 +136,10 @@ struct Instance {
   std::chrono::system_clock::time_point started_wall{};
   std::unique_ptr<asio::steady_timer> timer;
   std::shared_ptr<ServicePlan> plan;
-  bool adopted = false;    ///< re-adopted after a restart: not our child, status unknown
-  bool persisted = false;  ///< its '+' line is in the state file
-  bool timed_out = false;  ///< stopped by the startup timeout
+  bool adopted = false;       ///< re-adopted after a restart: not our child, status unknown
+  bool persisted = false;     ///< its '+' line is in the state file
+  bool timed_out = false;     ///< stopped by the startup timeout
+  bool spawn_failed = false;  ///< ended before its execve (see Launcher::take_failure)
 };
 
 /// Accept or spawn failed for want of fds or memory: retrying at once would fail the same way.
@@ -150,8 +147,8 @@ inline bool is_fd_exhaustion(int error) {
   return error == EMFILE || error == ENFILE || error == ENOMEM || error == ENOBUFS;
 }
 
-/// A connection's spawn handed to the spawner threads: what the loop needs to track the
-/// instance once the outcome comes back.
+/// A connection's launch: what the loop needs to track the instance once the accept batch is
+/// done.
 struct PendingSpawn {
   std::shared_ptr<ServicePlan> plan;
   std::string socket;  ///< socket unit name (the SocketState may be replaced by a reload)
@@ -161,7 +158,7 @@ struct PendingSpawn {
   std::optional<policy::InstanceId> admission;
   Clock::time_point accepted_at{};
   UniqueFd output;  ///< usherd's end of the output capture, if any
-  /// Filled on the spawner thread.
+  /// Filled by the launch.
   Result<activation::SpawnedProcess> result = activation::SpawnedProcess{};
   Clock::time_point spawned_at{};
   std::uint64_t pidfd_inode = 0;
@@ -214,7 +211,7 @@ class Daemon {
   void on_listener_readable(ListenerState& listener);
   void handle_connection(SocketState& socket, activation::Accepted&& conn, Clock::time_point now);
   void pause_listener(ListenerState& listener, int error);
-  void resume_listeners(bool exhausted_only);
+  void resume_exhausted_listeners();
   std::string startups_text() const;
 
   // daemon_instances.cpp
@@ -223,12 +220,8 @@ class Daemon {
                            std::string remote_ip, std::optional<policy::InstanceId> admission,
                            Clock::time_point accepted_at, UniqueFd output);
   void prepare_runtime_directories(const ServicePlan& plan, const std::string& name);
-  void queue_spawn(std::shared_ptr<PendingSpawn> pending, activation::SpawnPlan&& spawn,
-                   std::vector<UniqueFd> close_after);
-  void dispatch_spawns();
-  void drain_spawned();
-  void finish_spawns(std::vector<std::shared_ptr<PendingSpawn>>& batch);
-  void settle_spawns();
+  void launch_connection(PendingSpawn&& pending, activation::SpawnPlan&& spawn);
+  void finish_launches();
   void spawn_failed(const std::string& socket, const std::string& name, const std::string& peer,
                     std::optional<policy::InstanceId> admission, const Error& error,
                     Clock::time_point now);
@@ -309,31 +302,12 @@ class Daemon {
   Histogram spawn_seconds_;
   std::map<std::string, Histogram> startup_seconds_;  ///< per socket
 
-  // Spawning (daemon_instances.cpp): a lone connection on the loop, batches on the spawner
-  // threads. Loop-owned: the count of spawns whose outcome the loop has not processed yet.
-  std::size_t spawns_in_flight_ = 0;
-  /// A connection's spawn, prepared while draining a listener and dispatched after it.
-  struct QueuedSpawn {
-    std::shared_ptr<PendingSpawn> pending;
-    activation::SpawnPlan plan;
-    std::vector<UniqueFd> close_after;
-  };
-  std::vector<QueuedSpawn> queued_spawns_;
-  /// Listeners are not armed while this many spawns are queued or running: the kernel's
-  /// accept queue holds the rest, and the loop stays free for exits and control requests.
-  static constexpr std::size_t kMaxSpawnsInFlight = 8;
-  /// One per core of the 2-core machine the suite measures on (bench/RESULTS.md).
-  static constexpr unsigned kSpawnerThreads = 2;
-  bool listeners_held_ = false;
+  // Connections launched while draining a listener, tracked together once it is drained (one
+  // state-file write for the batch; daemon_instances.cpp).
+  std::vector<PendingSpawn> launched_;
   bool listeners_exhausted_ = false;  ///< some listener is paused for want of fds
-  // Shared with the spawner threads, under spawned_mutex_: outcomes waiting for the loop.
-  std::mutex spawned_mutex_;
-  std::vector<std::shared_ptr<PendingSpawn>> spawned_;
-  bool spawned_drain_posted_ = false;
-  std::condition_variable spawned_ready_;  ///< for settle_spawns()
-  /// Last member: its threads stop (and their completions, which post to io_ and touch the
-  /// members above, end) before anything else is destroyed.
-  std::unique_ptr<activation::Spawner> spawner_;
+  /// Starts connections' instances without waiting for their execve (activation/spawn.h).
+  activation::Launcher launcher_;
 };
 
 }  // namespace usherd::supervisor

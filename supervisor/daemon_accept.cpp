@@ -2,12 +2,10 @@
 //
 // A listener is watched with async_wait(wait_read) and drained with accept4(SOCK_CLOEXEC)
 // (Asio's own accept would not set close-on-exec). Each wake-up accepts up to a bounded batch
-// so one busy socket cannot starve the others, then re-arms. An admitted connection's spawn
-// is prepared here and handed to the spawner threads, or run right here when it is the only
-// one (dispatch_spawns() in daemon_instances.cpp tracks the instance either way); while
-// kMaxSpawnsInFlight spawns are pending, the listeners are held unarmed and the kernel's
-// accept queue holds the connections, so the loop stays free for exits, readiness and
-// control requests.
+// so one busy socket cannot starve the others, then re-arms. An admitted connection's
+// process is prepared and launched here without waiting for its execve (activation::
+// Launcher: the loop is never suspended by a child), and the batch is tracked once the
+// listener is drained (finish_launches() in daemon_instances.cpp).
 //
 // Resource exhaustion (EMFILE, ENFILE, ENOMEM, ENOBUFS) pauses that listener: accept would
 // fail again at once on a connection that stays queued, so retrying right away would spin.
@@ -108,19 +106,14 @@ void Daemon::pause_listener(ListenerState& listener, int error) {
   });
 }
 
-void Daemon::resume_listeners(bool exhausted_only) {
+void Daemon::resume_exhausted_listeners() {
   if (stopping_) return;
-  if (exhausted_only) listeners_exhausted_ = false;
+  listeners_exhausted_ = false;
   for (auto& s : sockets_) {
     for (auto& l : s->listeners) {
-      if (exhausted_only) {
-        if (!l->paused || !l->exhausted_since) continue;
-        l->paused = false;
-        if (l->pause_timer) l->pause_timer->cancel();
-      } else {
-        if (!l->held) continue;
-        l->held = false;
-      }
+      if (!l->paused || !l->exhausted_since) continue;
+      l->paused = false;
+      if (l->pause_timer) l->pause_timer->cancel();
       arm_listener(*l);
     }
   }
@@ -133,17 +126,7 @@ void Daemon::on_listener_readable(ListenerState& listener) {
     start_service(socket);
     return;
   }
-  // Spawns are queued while the listener is drained and dispatched once, so
-  // dispatch_spawns() knows whether this wake-up brought one connection or a batch.
-  bool rearm = true;
   for (int i = 0; i < kAcceptBatch; ++i) {
-    if (spawns_in_flight_ >= kMaxSpawnsInFlight) {
-      // Resumed by drain_spawned() once the spawner threads have caught up.
-      listener.held = true;
-      listeners_held_ = true;
-      rearm = false;
-      break;
-    }
     auto conn = activation::accept_connection(listener.fd->native_handle());
     if (!conn) {
       int error = conn.error().code;
@@ -166,12 +149,18 @@ void Daemon::on_listener_readable(ListenerState& listener) {
       listener.exhausted_pauses = 0;
     }
     handle_connection(socket, std::move(*conn), Clock::now());
-    if (listener.paused) break;  // the spawn ran out of fds: resumed by its timer
+    if (listener.paused) break;  // out of fds before the launch: resumed by its timer
+    if (!launched_.empty() && !launched_.back().result) {
+      // The launch found no fd or no process to spare: the next one would fail the same
+      // way. finish_launches() pauses the listeners.
+      int error = launched_.back().result.error().code;
+      if (is_fd_exhaustion(error) || error == EAGAIN) break;
+    }
   }
-  dispatch_spawns();
+  finish_launches();
   // Not while paused (out of fds: resumed by its timer or an instance's end); arm_listener()
   // checks that.
-  if (rearm) arm_listener(listener);
+  arm_listener(listener);
 }
 
 void Daemon::handle_connection(SocketState& socket, activation::Accepted&& conn,
@@ -266,22 +255,19 @@ void Daemon::handle_connection(SocketState& socket, activation::Accepted&& conn,
                                                  : socket.unit.file_descriptor_name));
     spawn.set_listen_pid = true;
   }
-  auto pending = std::make_shared<PendingSpawn>();
-  pending->plan = socket.service;
-  pending->socket = socket.unit.name;
-  pending->name = std::move(name);
-  pending->peer = peer_text;
-  if (conn.peer.is_inet()) pending->remote_ip = conn.peer.ip_text();
-  pending->admission = decision.instance;
-  pending->accepted_at = now;
-  pending->output = std::move(capture_daemon_end);
-  prepare_runtime_directories(plan, pending->name);
-  // The spawner thread closes usherd's copies of the connection and of the capture's child
-  // end once the child has them (the fd numbers in spawn.fds stay valid until then).
-  std::vector<UniqueFd> close_after;
-  close_after.push_back(std::move(conn.fd));
-  if (capture_child_end) close_after.push_back(std::move(capture_child_end));
-  queue_spawn(std::move(pending), std::move(spawn), std::move(close_after));
+  PendingSpawn pending;
+  pending.plan = socket.service;
+  pending.socket = socket.unit.name;
+  pending.name = std::move(name);
+  pending.peer = peer_text;
+  if (conn.peer.is_inet()) pending.remote_ip = conn.peer.ip_text();
+  pending.admission = decision.instance;
+  pending.accepted_at = now;
+  pending.output = std::move(capture_daemon_end);
+  prepare_runtime_directories(plan, pending.name);
+  launch_connection(std::move(pending), std::move(spawn));
+  // usherd's copies of the connection and of the capture's child end close here: the child
+  // has its own (its fd table was copied at the clone).
 }
 
 }  // namespace usherd::supervisor

@@ -85,52 +85,12 @@ Instance* Daemon::spawn_instance(SocketState& socket, ServicePlan& plan,
   return &ref;
 }
 
-void Daemon::queue_spawn(std::shared_ptr<PendingSpawn> pending, activation::SpawnPlan&& spawn,
-                         std::vector<UniqueFd> close_after) {
-  ++spawns_in_flight_;
-  queued_spawns_.push_back({std::move(pending), std::move(spawn), std::move(close_after)});
-}
-
-void Daemon::dispatch_spawns() {
-  if (queued_spawns_.empty()) return;
-  if (queued_spawns_.size() == 1 && spawns_in_flight_ == 1) {
-    // One connection and nothing else in flight (concurrency 1: an interactive login, a
-    // lone fetch): spawn it here. Handing it to a spawner thread would only add two thread
-    // wake-ups, each a cross-core interrupt, to the latency the client sees; the loop has
-    // nothing else to do meanwhile, and a second connection arriving during the clone waits
-    // in the accept queue for less time than the hand-off would have taken. As soon as
-    // connections come in batches (or while spawns are in flight) they go to the threads.
-    QueuedSpawn job = std::move(queued_spawns_.front());
-    queued_spawns_.clear();
-    auto result = activation::spawn(job.plan);
-    job.close_after.clear();
-    record_outcome(*job.pending, std::move(result));
-    std::vector<std::shared_ptr<PendingSpawn>> batch{std::move(job.pending)};
-    finish_spawns(batch);
-    return;
-  }
-  for (auto& queued : queued_spawns_) {
-    activation::Spawner::Job job;
-    job.plan = std::move(queued.plan);
-    job.close_after = std::move(queued.close_after);
-    job.done = [this,
-                pending = std::move(queued.pending)](Result<activation::SpawnedProcess> result) {
-      // On a spawner thread: only the outcome and facts about the new process; the loop does
-      // the rest in drain_spawned().
-      record_outcome(*pending, std::move(result));
-      bool post = false;
-      {
-        std::lock_guard lock(spawned_mutex_);
-        spawned_.push_back(pending);
-        post = !spawned_drain_posted_;
-        spawned_drain_posted_ = true;
-      }
-      spawned_ready_.notify_one();
-      if (post) asio::post(io_, [this] { drain_spawned(); });
-    };
-    spawner_->submit(std::move(job));
-  }
-  queued_spawns_.clear();
+void Daemon::launch_connection(PendingSpawn&& pending, activation::SpawnPlan&& spawn) {
+  // launch() returns once the child exists; it prepares and execs on another core while the
+  // loop accepts the next connection. The caller closes usherd's copies of the connection
+  // right after: the child's fd table was copied at the clone.
+  record_outcome(pending, launcher_.launch(std::move(spawn)));
+  launched_.push_back(std::move(pending));
 }
 
 void Daemon::record_outcome(PendingSpawn& pending, Result<activation::SpawnedProcess> result) {
@@ -150,54 +110,31 @@ void Daemon::identify(PendingSpawn& spawned, pid_t pid, int pidfd) {
   }
 }
 
-void Daemon::settle_spawns() {
-  // A control request sees every connection usherd has accepted as an instance, recorded in
-  // the state file: the admission engine already counts the spawns in flight, so a status
-  // (or a crash right after one) must not find fewer. Waits for at most kMaxSpawnsInFlight
-  // spawns, each a fraction of a millisecond; bounded all the same, so a spawn stuck before
-  // its exec cannot hold the loop.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-  while (spawns_in_flight_ > 0) {
-    {
-      std::unique_lock lock(spawned_mutex_);
-      if (!spawned_ready_.wait_until(lock, deadline, [this] { return !spawned_.empty(); })) return;
-    }
-    drain_spawned();
-  }
-}
-
-void Daemon::drain_spawned() {
-  std::vector<std::shared_ptr<PendingSpawn>> batch;
-  {
-    std::lock_guard lock(spawned_mutex_);
-    batch.swap(spawned_);
-    spawned_drain_posted_ = false;
-  }
-  finish_spawns(batch);
-}
-
-void Daemon::finish_spawns(std::vector<std::shared_ptr<PendingSpawn>>& batch) {
+void Daemon::finish_launches() {
+  if (launched_.empty()) return;
+  std::vector<PendingSpawn> batch;
+  batch.swap(launched_);
   std::vector<std::uint64_t> started;
   started.reserve(batch.size());
   for (auto& pending : batch) {
-    --spawns_in_flight_;
-    if (!pending->result) {
-      spawn_failed(pending->socket, pending->name, pending->peer, pending->admission,
-                   pending->result.error(), pending->spawned_at);
+    if (!pending.result) {
+      spawn_failed(pending.socket, pending.name, pending.peer, pending.admission,
+                   pending.result.error(), pending.spawned_at);
+      if (pending.result.error().code == EAGAIN) {
+        // No process could be created (too many still starting, or the kernel's process
+        // limits): like running out of fds, the next connection would fail the same way.
+        if (SocketState* state = find_socket(pending.socket))
+          for (auto& l : state->listeners)
+            if (!l->paused) pause_listener(*l, EAGAIN);
+      }
       continue;
     }
-    pid_t pid = pending->result->pid;
-    UniqueFd pidfd = std::move(pending->result->pidfd);
-    std::string socket = pending->socket;
-    std::shared_ptr<ServicePlan> plan = pending->plan;
+    pid_t pid = pending.result->pid;
+    UniqueFd pidfd = std::move(pending.result->pidfd);
+    std::string socket = pending.socket;
+    std::shared_ptr<ServicePlan> plan = pending.plan;
     Instance& instance = track_instance(socket, std::move(plan), Instance::Role::connection,
-                                        std::move(*pending), pid, std::move(pidfd));
-    spawner_->claim(pid);
-    if (stopping_ && instance.state == Instance::State::starting) {
-      // Shut down while it was being spawned: it is unauthenticated, stop it like the others.
-      int signal = instance.plan ? instance.plan->unit.kill_signal : SIGTERM;
-      stop(instance, signal, std::chrono::seconds(5));
-    }
+                                        std::move(pending), pid, std::move(pidfd));
     started.push_back(instance.key);
   }
   // The '+' lines are on disk before the accept lines are logged: an instance anyone saw
@@ -215,12 +152,7 @@ void Daemon::finish_spawns(std::vector<std::shared_ptr<PendingSpawn>>& batch) {
           instance.name, instance.socket, instance.remote_ip);
     }
   }
-  if (listeners_held_ && spawns_in_flight_ < kMaxSpawnsInFlight) {
-    listeners_held_ = false;
-    resume_listeners(false);
-  }
   update_title();
-  if (stopping_) maybe_finish_shutdown();
 }
 
 void Daemon::spawn_failed(const std::string& socket, const std::string& name,
@@ -275,8 +207,9 @@ Instance& Daemon::track_instance(const std::string& socket, std::shared_ptr<Serv
   if (role == Instance::Role::service_helper) {
     ref.state = Instance::State::running;
   } else if (!ref.plan || !ref.plan->declares_readiness) {
-    // No readiness signal declared: the startup ends at a successful exec (which spawn()
-    // has confirmed by now). usherd --check warned that MaxStartups cannot see this service.
+    // No readiness signal declared: the startup ends when the process is started (a
+    // connection's exec is not waited for; one that fails is a failed spawn when the
+    // process ends). usherd --check warned that MaxStartups cannot see this service.
     mark_ready(ref, "exec", spawned.spawned_at);
   } else if (role == Instance::Role::connection) {
     SocketState* state = find_socket(socket);
@@ -464,6 +397,17 @@ void Daemon::on_exit(std::uint64_t key) {
     }
     if (reaped) status = **reaped;
   }
+  if (instance.role == Instance::Role::connection && status) {
+    if (auto failure = launcher_.take_failure(instance.pid)) {
+      // It never reached its execve (launched without waiting for it): a failed spawn, as
+      // if the clone itself had failed. Not an instance that ended before ready: its source
+      // is not penalised.
+      spawn_failed(instance.socket, instance.name, instance.peer, instance.admission, *failure,
+                   now);
+      instance.admission.reset();
+      instance.spawn_failed = true;
+    }
+  }
   bool was_starting =
       instance.state == Instance::State::starting ||
       (instance.state == Instance::State::stopping && instance.ready_via == nullptr);
@@ -475,7 +419,7 @@ void Daemon::on_exit(std::uint64_t key) {
       outcome = policy::Outcome::killed_by_signal;
     admission_->release(*instance.admission, outcome, now);
   }
-  if (spdlog::should_log(spdlog::level::info)) {
+  if (!instance.spawn_failed && spdlog::should_log(spdlog::level::info)) {
     std::string how;
     if (!status)
       how = "status=unknown";  // re-adopted: it was not our child, the kernel kept its status
@@ -524,7 +468,7 @@ void Daemon::on_exit(std::uint64_t key) {
       spdlog::warn("state file: {}", r.error().to_string());
   }
   // Its pidfd (and capture) are closed now: a listener paused for want of fds tries again.
-  if (listeners_exhausted_) resume_listeners(true);
+  if (listeners_exhausted_) resume_exhausted_listeners();
   update_title();
   if (stopping_) maybe_finish_shutdown();
 }
@@ -532,14 +476,11 @@ void Daemon::on_exit(std::uint64_t key) {
 void Daemon::reap_orphans() {
   // Orphans re-parented to usherd (it is a child subreaper) are reaped here, from
   // housekeeping; a tracked instance is only peeked at and left to its pidfd, so its status
-  // is never stolen, and neither is that of a child a spawner thread has started but the
-  // loop has not tracked yet. (No SIGCHLD handler: a signal and a wait per exit would cost
-  // every connection for the sake of the rare orphan.)
-  std::vector<pid_t> reaped;
-  spawner_->with_clones_paused([&](const std::function<bool(pid_t)>& unclaimed) {
-    reaped = activation::reap_untracked(
-        [&](pid_t pid) { return by_pid_.count(pid) > 0 || unclaimed(pid); });
-  });
+  // is never stolen. Every process usherd starts is tracked in the same turn of the loop
+  // that starts it. (No SIGCHLD handler: a signal and a wait per exit would cost every
+  // connection for the sake of the rare orphan.)
+  std::vector<pid_t> reaped =
+      activation::reap_untracked([&](pid_t pid) { return by_pid_.count(pid) > 0; });
   if (!reaped.empty()) spdlog::debug("reap orphans={}", reaped.size());
 }
 
@@ -594,12 +535,6 @@ void Daemon::on_notification() {
     if (!*received) return;
     const activation::Notification& note = **received;
     Instance* instance = note.sender ? attribute_sender(note.sender->pid) : nullptr;
-    if (instance == nullptr && note.sender && spawns_in_flight_ > 0) {
-      // The sender may be an instance whose spawn the loop has not taken in yet (a fast
-      // service can send READY=1 before its spawner thread's report is processed).
-      settle_spawns();
-      instance = attribute_sender(note.sender->pid);
-    }
     const char* problem = activation::notify_problem(note);
     if (instance == nullptr || problem != nullptr) {
       ++notify_rejected_;

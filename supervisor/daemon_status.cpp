@@ -358,7 +358,6 @@ void Daemon::read_control(std::shared_ptr<void> opaque) {
 }
 
 std::string Daemon::answer_control(std::string_view body) {
-  settle_spawns();  // every accepted connection is an instance by now (daemon_instances.cpp)
   auto ok = [this](const boost::json::value& result) {
     ++control_answered_;
     return control_ok(result);

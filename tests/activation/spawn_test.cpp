@@ -476,3 +476,147 @@ TEST_CASE(
   WARN("close-all under the parent's hard limit " << inherited.limit << ": " << inherited.elapsed_us
                                                   << " us");
 }
+
+// --- Launcher: the same child, started without waiting for its execve ---------------------
+
+TEST_CASE("a launched child gets the same hygiene as a spawned one, and its own LISTEN_PID",
+          "[activation][launcher]") {
+  ParentStateGuard guard;
+  make_parent_hostile();
+  auto leaks = open_leaky_fds(300);
+  auto [ours, theirs] = make_socketpair(SOCK_NONBLOCK);
+  auto null = open_dev_null();
+
+  Launcher launcher;
+  SpawnPlan plan;
+  plan.path = helper("fd_probe");
+  plan.argv = {"fd_probe", "3"};
+  plan.env = {"LISTEN_FDS=1", "LISTEN_PID=1"};
+  plan.set_listen_pid = true;
+  plan.fds = {{null.get(), 0}, {null.get(), 1}, {null.get(), 2}, {theirs.get(), 3}};
+  plan.working_directory = "/tmp";
+  auto child = launcher.launch(std::move(plan));
+  REQUIRE(child);
+  // The child's fd table was copied at the clone: closing ours at once takes nothing from it.
+  theirs.reset();
+
+  auto report = parse_report(read_all(ours.get()));
+  REQUIRE(report.complete);
+  CHECK(wait_exit(child->pidfd.get()).code_or_signal == 0);
+  CHECK(launcher.take_failure(child->pid) == std::nullopt);
+  CHECK(launcher.starting() == 0);
+
+  CHECK(report.pid == child->pid);
+  CHECK(report.fds ==
+        std::map<int, std::string>{{0, "block"}, {1, "block"}, {2, "block"}, {3, "nonblock"}});
+  CHECK(report.nofile_soft == 1024);
+  CHECK(report.sigblk == "0000000000000000");
+  CHECK(report.sigign == "0000000000000000");
+  CHECK(report.sid == report.pid);
+  CHECK(report.cwd == "/tmp");
+  CHECK(report.env ==
+        std::vector<std::string>{"LISTEN_FDS=1", "LISTEN_PID=" + std::to_string(child->pid)});
+}
+
+TEST_CASE("a launched child that fails before execve reports the stage once it has exited",
+          "[activation][launcher]") {
+  auto null = open_dev_null();
+  Launcher launcher;
+  auto plan_for = [&](std::string path, std::string dir) {
+    SpawnPlan plan;
+    plan.path = std::move(path);
+    plan.fds = {{null.get(), 0}, {null.get(), 1}, {null.get(), 2}};
+    plan.working_directory = std::move(dir);
+    return plan;
+  };
+  auto missing = launcher.launch(plan_for("/nonexistent/usherd-test-binary", ""));
+  auto no_dir = launcher.launch(plan_for("/bin/true", "/nonexistent/usherd-test-dir"));
+  auto fine = launcher.launch(plan_for("/bin/true", "/"));
+  // The launch itself succeeds: the child fails later, on its own.
+  REQUIRE(missing);
+  REQUIRE(no_dir);
+  REQUIRE(fine);
+
+  CHECK(wait_exit(missing->pidfd.get()).code_or_signal == 127);
+  auto failure = launcher.take_failure(missing->pid);
+  REQUIRE(failure);
+  CHECK(failure->code == ENOENT);
+  CHECK(failure->to_string().find("exec /nonexistent/usherd-test-binary") != std::string::npos);
+  CHECK(launcher.take_failure(missing->pid) == std::nullopt);  // reported once
+
+  CHECK(wait_exit(no_dir->pidfd.get()).code_or_signal == 127);
+  failure = launcher.take_failure(no_dir->pid);
+  REQUIRE(failure);
+  CHECK(failure->code == ENOENT);
+  CHECK(failure->to_string().find("chdir /nonexistent/usherd-test-dir") != std::string::npos);
+
+  CHECK(wait_exit(fine->pidfd.get()).code_or_signal == 0);
+  CHECK(launcher.take_failure(fine->pid) == std::nullopt);
+  CHECK(launcher.starting() == 0);
+  CHECK(no_zombie_children());
+}
+
+TEST_CASE("many children launched back to back all run, and their slots are reused",
+          "[activation][launcher]") {
+  auto null = open_dev_null();
+  Launcher launcher;
+  std::vector<std::pair<UniqueFd, pid_t>> children;
+  std::vector<UniqueFd> outputs;
+  for (int round = 0; round < 4; ++round) {
+    for (int i = 0; i < 25; ++i) {
+      auto [out_read, out_write] = make_pipe();
+      SpawnPlan plan;
+      plan.path = "/bin/echo";
+      plan.argv = {"echo", "child-" + std::to_string(round * 25 + i)};
+      plan.fds = {{null.get(), 0}, {out_write.get(), 1}, {null.get(), 2}};
+      auto child = launcher.launch(std::move(plan));
+      REQUIRE(child);
+      children.emplace_back(std::move(child->pidfd), child->pid);
+      outputs.push_back(std::move(out_read));
+    }
+    // Every child of this round has exited (so it has left our memory) before the next round
+    // launches: its slot is free again.
+    for (std::size_t i = children.size() - 25; i < children.size(); ++i)
+      CHECK(wait_exit(children[i].first.get()).code_or_signal == 0);
+    CHECK(launcher.starting() == 0);
+  }
+  for (std::size_t i = 0; i < outputs.size(); ++i)
+    CHECK(read_all(outputs[i].get()) == "child-" + std::to_string(i) + "\n");
+  for (const auto& [pidfd, pid] : children) CHECK(launcher.take_failure(pid) == std::nullopt);
+}
+
+TEST_CASE("a launcher destroyed right after a launch leaves the child intact",
+          "[activation][launcher]") {
+  auto null = open_dev_null();
+  for (int i = 0; i < 20; ++i) {
+    auto [out_read, out_write] = make_pipe();
+    Result<SpawnedProcess> child;
+    {
+      Launcher launcher;
+      SpawnPlan plan;
+      plan.path = "/bin/echo";
+      plan.argv = {"echo", "intact"};
+      plan.fds = {{null.get(), 0}, {out_write.get(), 1}, {null.get(), 2}};
+      child = launcher.launch(std::move(plan));
+      REQUIRE(child);
+    }  // the slot's stack and plan are freed only once the child has left them
+    out_write.reset();
+    CHECK(read_all(out_read.get()) == "intact\n");
+    auto status = wait_exit(child->pidfd.get());
+    CHECK_FALSE(status.signaled);
+    CHECK(status.code_or_signal == 0);
+  }
+}
+
+TEST_CASE("beyond its limit of starting children a launcher refuses with EAGAIN, before cloning",
+          "[activation][launcher]") {
+  auto null = open_dev_null();
+  Launcher launcher(0);
+  SpawnPlan plan;
+  plan.path = "/bin/true";
+  plan.fds = {{null.get(), 0}, {null.get(), 1}, {null.get(), 2}};
+  auto refused = launcher.launch(std::move(plan));
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == EAGAIN);
+  CHECK(no_zombie_children());
+}
