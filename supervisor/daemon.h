@@ -77,6 +77,7 @@ struct ListenerState {
   std::unique_ptr<asio::posix::stream_descriptor> fd;
   bool waiting = false;
   bool paused = false;
+  bool held = false;  ///< not armed while kMaxStarting children have not reached execve
   /// An EMFILE/ENFILE/ENOMEM/ENOBUFS episode: since when, and how many pauses so far (logged
   /// once when it starts and once when accepting works again).
   std::optional<Clock::time_point> exhausted_since;
@@ -147,8 +148,7 @@ inline bool is_fd_exhaustion(int error) {
   return error == EMFILE || error == ENFILE || error == ENOMEM || error == ENOBUFS;
 }
 
-/// A connection's launch: what the loop needs to track the instance once the accept batch is
-/// done.
+/// A process being started: what the loop needs to track it as an instance.
 struct PendingSpawn {
   std::shared_ptr<ServicePlan> plan;
   std::string socket;  ///< socket unit name (the SocketState may be replaced by a reload)
@@ -211,6 +211,8 @@ class Daemon {
   void on_listener_readable(ListenerState& listener);
   void handle_connection(SocketState& socket, activation::Accepted&& conn, Clock::time_point now);
   void pause_listener(ListenerState& listener, int error);
+  void hold_listener(ListenerState& listener);
+  void release_held_listeners();
   void resume_exhausted_listeners();
   std::string startups_text() const;
 
@@ -302,10 +304,16 @@ class Daemon {
   Histogram spawn_seconds_;
   std::map<std::string, Histogram> startup_seconds_;  ///< per socket
 
-  // Connections launched while draining a listener, tracked together once it is drained (one
-  // state-file write for the batch; daemon_instances.cpp).
-  std::vector<PendingSpawn> launched_;
+  // Instances launched while draining a listener: their state-file lines are written, and
+  // their accept lines logged, once it is drained (daemon_instances.cpp).
+  std::vector<std::uint64_t> launched_;
   bool listeners_exhausted_ = false;  ///< some listener is paused for want of fds
+  /// Connections stay in the kernel's accept queue while this many launched children have
+  /// not reached their execve: a burst of thousands is launched at the pace the cores exec
+  /// them, instead of all at once.
+  static constexpr std::size_t kMaxStarting = 32;
+  std::unique_ptr<asio::steady_timer> held_timer_;
+  bool held_timer_armed_ = false;
   /// Starts connections' instances without waiting for their execve (activation/spawn.h).
   activation::Launcher launcher_;
 };

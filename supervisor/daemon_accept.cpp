@@ -126,7 +126,13 @@ void Daemon::on_listener_readable(ListenerState& listener) {
     start_service(socket);
     return;
   }
+  bool rearm = true;
   for (int i = 0; i < kAcceptBatch; ++i) {
+    if (launcher_.starting() >= kMaxStarting) {
+      hold_listener(listener);
+      rearm = false;
+      break;
+    }
     auto conn = activation::accept_connection(listener.fd->native_handle());
     if (!conn) {
       int error = conn.error().code;
@@ -149,18 +155,46 @@ void Daemon::on_listener_readable(ListenerState& listener) {
       listener.exhausted_pauses = 0;
     }
     handle_connection(socket, std::move(*conn), Clock::now());
-    if (listener.paused) break;  // out of fds before the launch: resumed by its timer
-    if (!launched_.empty() && !launched_.back().result) {
-      // The launch found no fd or no process to spare: the next one would fail the same
-      // way. finish_launches() pauses the listeners.
-      int error = launched_.back().result.error().code;
-      if (is_fd_exhaustion(error) || error == EAGAIN) break;
-    }
+    if (listener.paused) break;  // out of fds or processes: resumed by its timer
   }
   finish_launches();
   // Not while paused (out of fds: resumed by its timer or an instance's end); arm_listener()
   // checks that.
-  arm_listener(listener);
+  if (rearm) arm_listener(listener);
+}
+
+void Daemon::hold_listener(ListenerState& listener) {
+  listener.held = true;
+  if (held_timer_armed_) return;
+  // Nothing signals a child's execve to usherd (its pidfd says only when it exits), so the
+  // held listeners look again every millisecond; this timer runs only while the cores are
+  // saturated with starting processes, where one more wake-up per millisecond is noise.
+  if (!held_timer_) held_timer_ = std::make_unique<asio::steady_timer>(io_);
+  held_timer_armed_ = true;
+  held_timer_->expires_after(std::chrono::milliseconds(1));
+  held_timer_->async_wait([this](const boost::system::error_code& ec) {
+    held_timer_armed_ = false;
+    if (ec) return;
+    release_held_listeners();
+  });
+}
+
+void Daemon::release_held_listeners() {
+  if (stopping_) return;
+  ListenerState* still_held = nullptr;
+  for (auto& s : sockets_) {
+    for (auto& l : s->listeners) {
+      if (!l->held) continue;
+      if (launcher_.starting() >= kMaxStarting) {
+        still_held = l.get();
+        break;
+      }
+      l->held = false;
+      arm_listener(*l);
+    }
+    if (still_held) break;
+  }
+  if (still_held) hold_listener(*still_held);
 }
 
 void Daemon::handle_connection(SocketState& socket, activation::Accepted&& conn,

@@ -88,9 +88,30 @@ Instance* Daemon::spawn_instance(SocketState& socket, ServicePlan& plan,
 void Daemon::launch_connection(PendingSpawn&& pending, activation::SpawnPlan&& spawn) {
   // launch() returns once the child exists; it prepares and execs on another core while the
   // loop accepts the next connection. The caller closes usherd's copies of the connection
-  // right after: the child's fd table was copied at the clone.
+  // right after: the child's fd table was copied at the clone. The instance is tracked at
+  // once (a service without readiness ends its startup here, before the next admission);
+  // the state file and the accept lines wait for the end of the batch.
   record_outcome(pending, launcher_.launch(std::move(spawn)));
-  launched_.push_back(std::move(pending));
+  if (!pending.result) {
+    Error error = pending.result.error();
+    spawn_failed(pending.socket, pending.name, pending.peer, pending.admission, error,
+                 pending.spawned_at);
+    if (error.code == EAGAIN) {
+      // No process could be created (the kernel's process limits, or too many still
+      // starting): like running out of fds, the next connection would fail the same way.
+      if (SocketState* state = find_socket(pending.socket))
+        for (auto& l : state->listeners)
+          if (!l->paused) pause_listener(*l, EAGAIN);
+    }
+    return;
+  }
+  pid_t pid = pending.result->pid;
+  UniqueFd pidfd = std::move(pending.result->pidfd);
+  std::string socket = pending.socket;
+  std::shared_ptr<ServicePlan> plan = pending.plan;
+  Instance& instance = track_instance(socket, std::move(plan), Instance::Role::connection,
+                                      std::move(pending), pid, std::move(pidfd));
+  launched_.push_back(instance.key);
 }
 
 void Daemon::record_outcome(PendingSpawn& pending, Result<activation::SpawnedProcess> result) {
@@ -112,31 +133,8 @@ void Daemon::identify(PendingSpawn& spawned, pid_t pid, int pidfd) {
 
 void Daemon::finish_launches() {
   if (launched_.empty()) return;
-  std::vector<PendingSpawn> batch;
-  batch.swap(launched_);
   std::vector<std::uint64_t> started;
-  started.reserve(batch.size());
-  for (auto& pending : batch) {
-    if (!pending.result) {
-      spawn_failed(pending.socket, pending.name, pending.peer, pending.admission,
-                   pending.result.error(), pending.spawned_at);
-      if (pending.result.error().code == EAGAIN) {
-        // No process could be created (too many still starting, or the kernel's process
-        // limits): like running out of fds, the next connection would fail the same way.
-        if (SocketState* state = find_socket(pending.socket))
-          for (auto& l : state->listeners)
-            if (!l->paused) pause_listener(*l, EAGAIN);
-      }
-      continue;
-    }
-    pid_t pid = pending.result->pid;
-    UniqueFd pidfd = std::move(pending.result->pidfd);
-    std::string socket = pending.socket;
-    std::shared_ptr<ServicePlan> plan = pending.plan;
-    Instance& instance = track_instance(socket, std::move(plan), Instance::Role::connection,
-                                        std::move(pending), pid, std::move(pidfd));
-    started.push_back(instance.key);
-  }
+  started.swap(launched_);
   // The '+' lines are on disk before the accept lines are logged: an instance anyone saw
   // accepted is re-adopted after a crash.
   state_file_.flush();

@@ -10,19 +10,27 @@ earns noauth penalties until it is refused outright. Short penalties (max 6 s) l
 see the block forgiven afterwards: nothing fails permanently.
 
 Then the same with clients that reset at once (RST storm) and with clients that connect and
-send nothing (slowloris), held by the startup timeout.
+send nothing (slowloris), held by the startup timeout. Last, a burst: many clients connect
+at the same instant to a service that answers and holds the connection; every one is served
+(usherd launches them at the pace the cores exec them, the rest wait in the accept queue).
 
-USHERD_FLOOD_CONNECTIONS sets the flood's size (default 3000).
+USHERD_FLOOD_CONNECTIONS sets the flood's size (default 3000), USHERD_BURST_CONNECTIONS the
+burst's (default 1500; 300 under the sanitizers, whose instances are large).
 """
 
+import json
 import os
 import re
+import subprocess
 
 import harness
 import loadkit
 from harness import check, check_eq
 
 FLOOD = int(os.environ.get("USHERD_FLOOD_CONNECTIONS", "3000"))
+BURST = int(os.environ.get("USHERD_BURST_CONNECTIONS", "300" if harness.sanitized() else "1500"))
+LOADGEN = os.path.join(harness.build_dir(), "bench", "loadgen")
+OKD = os.path.join(harness.build_dir(), "bench", "okd")
 FLOODER, OTHER, EXEMPT = "127.0.0.2", "127.0.0.3", "127.0.0.9"
 CONFIG = (
     "[Policy]\n"
@@ -170,6 +178,38 @@ def test_slowloris_holds_only_its_share_until_the_startup_timeout():
         check(loadkit.login(port, "127.0.0.5"), "the slowloris block is served again afterwards")
         print(f"slowloris: {held_count} silent connections, 3 admitted and stopped by the startup "
               f"timeout, {held_count - 3} dropped; 20/20 logins from another source served")
+
+
+
+def test_a_burst_of_simultaneous_connections_is_served_whole():
+    harness.require_binaries(LOADGEN, OKD)
+    units = {
+        "burst.socket": "[Socket]\nListenStream=127.0.0.1:0\nAccept=yes\nBacklog=4096\n"
+                        "MaxConnections=100000\n",
+        "burst@.service": f"[Service]\nExecStart={OKD} --hold-ms 1000\nStandardInput=socket\n",
+    }
+    with harness.Usherd(units) as usherd:
+        port = usherd.port("burst.socket")
+        fds_before = loadkit.fd_count(usherd.proc.pid)
+        with harness.TempDir() as tmp:
+            report = os.path.join(tmp, "burst.json")
+            # Every client connects at once (concurrency = count) and holds its connection for
+            # the second okd keeps it: thousands of processes are started within moments.
+            subprocess.run([LOADGEN, "-q", "-n", str(BURST), "-c", str(BURST), "-t", "120",
+                            "-T", "90000", "-e", "ok\n", "-j", report, f"127.0.0.1:{port}"],
+                           check=False, timeout=150)
+            with open(report) as f:
+                result = json.load(f)
+        print(f"burst: {result['ok']}/{BURST} served at {result['conn_per_s']:.0f} conn/s, "
+              f"p99 {result['latency_ms']['p99']:.0f} ms, failures {result['failures']}")
+        check_eq(result["ok"], BURST, f"every connection of the burst served: {result['failures']}")
+        status = loadkit.quiescent(usherd, ["burst.socket"])
+        sock = usherd.socket_status("burst.socket", status)
+        check_eq(sock["dropped"], {}, "connections dropped")
+        check_eq(sock["admitted"], BURST, "connections admitted")
+        check_eq(len(re.findall(r"spawn instance=", usherd.log_text())), 0, "failed spawns logged")
+        check_eq(loadkit.fd_count(usherd.proc.pid), fds_before, "usherd's open fds afterwards")
+        check_eq(loadkit.zombies(usherd.proc.pid), [], "zombie children of usherd")
 
 
 if __name__ == "__main__":
