@@ -137,10 +137,9 @@ struct Instance {
   std::chrono::system_clock::time_point started_wall{};
   std::unique_ptr<asio::steady_timer> timer;
   std::shared_ptr<ServicePlan> plan;
-  bool adopted = false;       ///< re-adopted after a restart: not our child, status unknown
-  bool persisted = false;     ///< its '+' line is in the state file
-  bool timed_out = false;     ///< stopped by the startup timeout
-  bool spawn_failed = false;  ///< ended before its execve (see Launcher::take_failure)
+  bool adopted = false;    ///< re-adopted after a restart: not our child, status unknown
+  bool persisted = false;  ///< its '+' line is in the state file
+  bool timed_out = false;  ///< stopped by the startup timeout
 };
 
 /// Accept or spawn failed for want of fds or memory: retrying at once would fail the same way.
@@ -158,8 +157,6 @@ struct PendingSpawn {
   std::optional<policy::InstanceId> admission;
   Clock::time_point accepted_at{};
   UniqueFd output;  ///< usherd's end of the output capture, if any
-  /// Filled by the launch.
-  Result<activation::SpawnedProcess> result = activation::SpawnedProcess{};
   Clock::time_point spawned_at{};
   std::uint64_t pidfd_inode = 0;
   std::uint64_t start_time = 0;
@@ -212,6 +209,7 @@ class Daemon {
   void handle_connection(SocketState& socket, activation::Accepted&& conn, Clock::time_point now);
   void pause_listener(ListenerState& listener, int error);
   void hold_listener(ListenerState& listener);
+  void arm_held_timer();
   void release_held_listeners();
   void resume_exhausted_listeners();
   std::string startups_text() const;
@@ -226,12 +224,11 @@ class Daemon {
   void finish_launches();
   void spawn_failed(const std::string& socket, const std::string& name, const std::string& peer,
                     std::optional<policy::InstanceId> admission, const Error& error,
-                    Clock::time_point now);
+                    Clock::time_point now, bool launch_failed = false);
   Instance& track_instance(const std::string& socket, std::shared_ptr<ServicePlan> plan,
                            Instance::Role role, PendingSpawn&& spawned, pid_t pid, UniqueFd pidfd);
   void reap_orphans();
   static void identify(PendingSpawn& spawned, pid_t pid, int pidfd);
-  static void record_outcome(PendingSpawn& pending, Result<activation::SpawnedProcess> result);
   void watch_exit(Instance& instance);
   void watch_output(Instance& instance);
   void on_output(Instance& instance);

@@ -4,8 +4,10 @@
 // (Asio's own accept would not set close-on-exec). Each wake-up accepts up to a bounded batch
 // so one busy socket cannot starve the others, then re-arms. An admitted connection's
 // process is prepared and launched here without waiting for its execve (activation::
-// Launcher: the loop is never suspended by a child), and the batch is tracked once the
-// listener is drained (finish_launches() in daemon_instances.cpp).
+// Launcher: the loop is never suspended by a child) and tracked at once; the batch's
+// state-file lines and accept log lines go out once the listener is drained
+// (finish_launches() in daemon_instances.cpp). While kMaxStarting launched children have not
+// reached their execve, the listeners are held and the kernel's accept queue keeps the rest.
 //
 // Resource exhaustion (EMFILE, ENFILE, ENOMEM, ENOBUFS) pauses that listener: accept would
 // fail again at once on a connection that stays queued, so retrying right away would spin.
@@ -165,6 +167,10 @@ void Daemon::on_listener_readable(ListenerState& listener) {
 
 void Daemon::hold_listener(ListenerState& listener) {
   listener.held = true;
+  arm_held_timer();
+}
+
+void Daemon::arm_held_timer() {
   if (held_timer_armed_) return;
   // Nothing signals a child's execve to usherd (its pidfd says only when it exits), so the
   // held listeners look again every millisecond; this timer runs only while the cores are
@@ -181,20 +187,19 @@ void Daemon::hold_listener(ListenerState& listener) {
 
 void Daemon::release_held_listeners() {
   if (stopping_) return;
-  ListenerState* still_held = nullptr;
+  if (launcher_.starting() >= kMaxStarting) {
+    arm_held_timer();
+    return;
+  }
+  // Arming only waits for readability: nothing starts here, so one look at the launcher
+  // serves every held listener.
   for (auto& s : sockets_) {
     for (auto& l : s->listeners) {
       if (!l->held) continue;
-      if (launcher_.starting() >= kMaxStarting) {
-        still_held = l.get();
-        break;
-      }
       l->held = false;
       arm_listener(*l);
     }
-    if (still_held) break;
   }
-  if (still_held) hold_listener(*still_held);
 }
 
 void Daemon::handle_connection(SocketState& socket, activation::Accepted&& conn,

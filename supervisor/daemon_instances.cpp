@@ -91,33 +91,20 @@ void Daemon::launch_connection(PendingSpawn&& pending, activation::SpawnPlan&& s
   // right after: the child's fd table was copied at the clone. The instance is tracked at
   // once (a service without readiness ends its startup here, before the next admission);
   // the state file and the accept lines wait for the end of the batch.
-  record_outcome(pending, launcher_.launch(std::move(spawn)));
-  if (!pending.result) {
-    Error error = pending.result.error();
-    spawn_failed(pending.socket, pending.name, pending.peer, pending.admission, error,
-                 pending.spawned_at);
-    if (error.code == EAGAIN) {
-      // No process could be created (the kernel's process limits, or too many still
-      // starting): like running out of fds, the next connection would fail the same way.
-      if (SocketState* state = find_socket(pending.socket))
-        for (auto& l : state->listeners)
-          if (!l->paused) pause_listener(*l, EAGAIN);
-    }
+  auto launched = launcher_.launch(std::move(spawn));
+  pending.spawned_at = Clock::now();
+  if (!launched) {
+    spawn_failed(pending.socket, pending.name, pending.peer, pending.admission, launched.error(),
+                 pending.spawned_at, true);
     return;
   }
-  pid_t pid = pending.result->pid;
-  UniqueFd pidfd = std::move(pending.result->pidfd);
+  identify(pending, launched->pid, launched->pidfd.get());
   std::string socket = pending.socket;
   std::shared_ptr<ServicePlan> plan = pending.plan;
-  Instance& instance = track_instance(socket, std::move(plan), Instance::Role::connection,
-                                      std::move(pending), pid, std::move(pidfd));
+  Instance& instance =
+      track_instance(socket, std::move(plan), Instance::Role::connection, std::move(pending),
+                     launched->pid, std::move(launched->pidfd));
   launched_.push_back(instance.key);
-}
-
-void Daemon::record_outcome(PendingSpawn& pending, Result<activation::SpawnedProcess> result) {
-  pending.spawned_at = Clock::now();
-  if (result) identify(pending, result->pid, result->pidfd.get());
-  pending.result = std::move(result);
 }
 
 void Daemon::identify(PendingSpawn& spawned, pid_t pid, int pidfd) {
@@ -155,7 +142,7 @@ void Daemon::finish_launches() {
 
 void Daemon::spawn_failed(const std::string& socket, const std::string& name,
                           const std::string& peer, std::optional<policy::InstanceId> admission,
-                          const Error& error, Clock::time_point now) {
+                          const Error& error, Clock::time_point now, bool launch_failed) {
   ++spawn_failures_;
   if (admission) admission_->spawn_failed(*admission);
   std::string message = fmt::format("spawn instance={} socket={} peer={} failed: {}", name, socket,
@@ -166,8 +153,10 @@ void Daemon::spawn_failed(const std::string& socket, const std::string& name,
     return;
   }
   state->drop_log.drop(now, message, socket);
-  if (is_fd_exhaustion(error.code)) {
-    // Out of fds (or memory) in the spawn: the next accept would only fail the same way.
+  // Out of fds (or memory) in the spawn, or no process to be had (a launch's EAGAIN: the
+  // kernel's process limits, or too many children still starting; a child's own EAGAIN is
+  // its user's LimitNPROC=): the next accept would only fail the same way.
+  if (is_fd_exhaustion(error.code) || (launch_failed && error.code == EAGAIN)) {
     for (auto& l : state->listeners)
       if (!l->paused) pause_listener(*l, error.code);
   }
@@ -395,6 +384,7 @@ void Daemon::on_exit(std::uint64_t key) {
     }
     if (reaped) status = **reaped;
   }
+  bool never_ran = false;
   if (instance.role == Instance::Role::connection && status) {
     if (auto failure = launcher_.take_failure(instance.pid)) {
       // It never reached its execve (launched without waiting for it): a failed spawn, as
@@ -403,7 +393,7 @@ void Daemon::on_exit(std::uint64_t key) {
       spawn_failed(instance.socket, instance.name, instance.peer, instance.admission, *failure,
                    now);
       instance.admission.reset();
-      instance.spawn_failed = true;
+      never_ran = true;
     }
   }
   bool was_starting =
@@ -417,7 +407,7 @@ void Daemon::on_exit(std::uint64_t key) {
       outcome = policy::Outcome::killed_by_signal;
     admission_->release(*instance.admission, outcome, now);
   }
-  if (!instance.spawn_failed && spdlog::should_log(spdlog::level::info)) {
+  if (!never_ran && spdlog::should_log(spdlog::level::info)) {
     std::string how;
     if (!status)
       how = "status=unknown";  // re-adopted: it was not our child, the kernel kept its status

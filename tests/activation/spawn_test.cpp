@@ -127,6 +127,19 @@ rlim_t expected_hard() {
   return std::min<rlim_t>(lim.rlim_max, kDefaultNofileHardMax);
 }
 
+// fd_probe as a LISTEN_FDS service: /dev/null on 0-2, the connection on 3, LISTEN_PID set by
+// the child, started in /tmp.
+SpawnPlan listen_fds_probe(int null_fd, int connection_fd, std::vector<std::string> env) {
+  SpawnPlan plan;
+  plan.path = helper("fd_probe");
+  plan.argv = {"fd_probe", "3"};
+  plan.env = std::move(env);
+  plan.set_listen_pid = true;
+  plan.fds = {{null_fd, 0}, {null_fd, 1}, {null_fd, 2}, {connection_fd, 3}};
+  plan.working_directory = "/tmp";
+  return plan;
+}
+
 bool no_zombie_children() {
   siginfo_t info{};
   int rc = waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT);
@@ -203,13 +216,8 @@ TEST_CASE("a LISTEN_FDS-style child gets fd 3 as passed and LISTEN_PID equal to 
   auto [ours, theirs] = make_socketpair(SOCK_NONBLOCK);
   auto null = open_dev_null();
 
-  SpawnPlan plan;
-  plan.path = helper("fd_probe");
-  plan.argv = {"fd_probe", "3"};
-  plan.env = {"LISTEN_FDS=1", "LISTEN_PID=1", "LISTEN_FDNAMES=connection"};
-  plan.set_listen_pid = true;
-  plan.fds = {{null.get(), 0}, {null.get(), 1}, {null.get(), 2}, {theirs.get(), 3}};
-  plan.working_directory = "/tmp";
+  SpawnPlan plan = listen_fds_probe(null.get(), theirs.get(),
+                                    {"LISTEN_FDS=1", "LISTEN_PID=1", "LISTEN_FDNAMES=connection"});
   plan.umask = 077;
   auto child = spawn(plan);
   REQUIRE(child);
@@ -488,14 +496,8 @@ TEST_CASE("a launched child gets the same hygiene as a spawned one, and its own 
   auto null = open_dev_null();
 
   Launcher launcher;
-  SpawnPlan plan;
-  plan.path = helper("fd_probe");
-  plan.argv = {"fd_probe", "3"};
-  plan.env = {"LISTEN_FDS=1", "LISTEN_PID=1"};
-  plan.set_listen_pid = true;
-  plan.fds = {{null.get(), 0}, {null.get(), 1}, {null.get(), 2}, {theirs.get(), 3}};
-  plan.working_directory = "/tmp";
-  auto child = launcher.launch(std::move(plan));
+  auto child =
+      launcher.launch(listen_fds_probe(null.get(), theirs.get(), {"LISTEN_FDS=1", "LISTEN_PID=1"}));
   REQUIRE(child);
   // The child's fd table was copied at the clone: closing ours at once takes nothing from it.
   theirs.reset();
