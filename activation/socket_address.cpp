@@ -36,6 +36,17 @@ SocketAddress SocketAddress::unmapped() const {
   return SocketAddress(reinterpret_cast<const sockaddr*>(&in4), sizeof in4);
 }
 
+bool SocketAddress::is_wildcard() const {
+  SocketAddress plain = unmapped();
+  if (plain.family() == AF_INET)
+    return reinterpret_cast<const sockaddr_in*>(&plain.storage_)->sin_addr.s_addr ==
+           htonl(INADDR_ANY);
+  if (plain.family() == AF_INET6)
+    return IN6_IS_ADDR_UNSPECIFIED(
+        &reinterpret_cast<const sockaddr_in6*>(&plain.storage_)->sin6_addr);
+  return false;
+}
+
 std::string SocketAddress::ip_text() const {
   char text[INET6_ADDRSTRLEN] = {};
   if (family() == AF_INET) {

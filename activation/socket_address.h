@@ -33,6 +33,9 @@ class SocketAddress {
   bool is_v4_mapped() const;
   /// The IPv4 address for a v4-mapped one; itself otherwise.
   SocketAddress unmapped() const;
+  /// True for 0.0.0.0, :: and ::ffff:0.0.0.0 (any port): bound there, a socket accepts
+  /// connections for every local address.
+  bool is_wildcard() const;
   /// "127.0.0.1" / "::1" (no brackets); "" for non-IP families.
   std::string ip_text() const;
   /// The port in host order; 0 for non-IP families.

@@ -68,22 +68,6 @@ thread_local ChildStack child_stack;
 // Bit (signal - 1) set: the child resets that signal. All until note_signal_dispositions().
 std::atomic<std::uint64_t> g_reset_signals{~std::uint64_t{0}};
 
-std::vector<ChildRLimit> effective_rlimits(const std::vector<RLimit>& requested) {
-  std::vector<ChildRLimit> out;
-  bool has_nofile = false;
-  for (const auto& lim : requested) {
-    out.push_back({lim.resource, lim.soft, lim.hard});
-    if (lim.resource == RLIMIT_NOFILE) has_nofile = true;
-  }
-  if (!has_nofile) {
-    struct rlimit inherited {};
-    getrlimit(RLIMIT_NOFILE, &inherited);
-    RLimit lim = default_nofile_limit(inherited.rlim_max);
-    out.push_back({lim.resource, lim.soft, lim.hard});
-  }
-  return out;
-}
-
 std::string failure_message(const SpawnPlan& plan, ChildStage stage) {
   std::string word = to_string(stage);
   switch (stage) {
@@ -105,14 +89,17 @@ std::string failure_message(const SpawnPlan& plan, ChildStage stage) {
   }
 }
 
-Result<void> validate(const SpawnPlan& plan) {
+// check_sources: each source fd is looked at (one fcntl each) so a stale one is an error
+// here, not a child that fails at its "fds" stage. launch() skips it: its callers pass fds
+// they have just opened, and a child's failure is reported all the same when it ends.
+Result<void> validate(const SpawnPlan& plan, bool check_sources) {
   if (plan.path.empty()) return fail("spawn: empty executable path", EINVAL);
   std::set<int> targets;
   for (const auto& m : plan.fds) {
     if (m.target < 0 || m.source < 0) return fail("spawn: negative fd in mapping", EBADF);
     if (!targets.insert(m.target).second)
       return fail("spawn: fd " + std::to_string(m.target) + " mapped twice", EINVAL);
-    if (fcntl(m.source, F_GETFD) < 0)
+    if (check_sources && fcntl(m.source, F_GETFD) < 0)
       return fail_errno("spawn: source fd " + std::to_string(m.source));
   }
   for (int fd : plan.clear_nonblock)
@@ -124,11 +111,18 @@ Result<void> validate(const SpawnPlan& plan) {
 }  // namespace
 
 void note_signal_dispositions() {
+  // The raw call: glibc's sigaction() refuses to show its internal signals (32, 33), which
+  // it only catches once a program cancels a thread or changes ids with several threads.
+  struct {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)();
+    std::uint64_t mask;
+  } current{};
   std::uint64_t mask = 0;
   for (int sig = 1; sig <= 64; ++sig) {
-    struct sigaction current {};
-    // glibc refuses its internal signals (32, 33) here; the child resets those whatever.
-    if (sigaction(sig, nullptr, &current) != 0 || current.sa_handler != SIG_DFL)
+    if (syscall(SYS_rt_sigaction, sig, nullptr, &current, sizeof(std::uint64_t)) != 0 ||
+        current.handler != SIG_DFL)
       mask |= std::uint64_t{1} << (sig - 1);
   }
   g_reset_signals.store(mask, std::memory_order_relaxed);
@@ -178,7 +172,12 @@ struct PreparedChild {
     envp.push_back(nullptr);
     for (const auto& m : plan.fds) fds.push_back({m.source, m.target});
     temp_fds.assign(fds.size(), -1);
-    rlimits = effective_rlimits(plan.rlimits);
+    rlimits.clear();
+    bool has_nofile = false;
+    for (const auto& lim : plan.rlimits) {
+      rlimits.push_back({lim.resource, lim.soft, lim.hard});
+      if (lim.resource == RLIMIT_NOFILE) has_nofile = true;
+    }
 
     child = ChildPlan{};
     child.path = plan.path.c_str();
@@ -192,6 +191,9 @@ struct PreparedChild {
     child.clear_nonblock_count = plan.clear_nonblock.size();
     child.rlimits = rlimits.data();
     child.rlimit_count = rlimits.size();
+    child.default_nofile = !has_nofile;
+    child.nofile_soft = kDefaultNofileSoft;
+    child.nofile_hard_max = kDefaultNofileHardMax;
     child.set_nice = plan.nice.has_value();
     child.nice = plan.nice.value_or(0);
     child.root_directory = plan.root_directory.c_str();
@@ -233,7 +235,7 @@ Result<SpawnedProcess> clone_child(ChildPlan& child, void* stack_top, int flags,
 }  // namespace
 
 Result<SpawnedProcess> spawn(const SpawnPlan& plan) {
-  if (auto ok = validate(plan); !ok) return tl::unexpected(ok.error());
+  if (auto ok = validate(plan, true); !ok) return tl::unexpected(ok.error());
   ChildFailure failure;
   PreparedChild prepared;
   prepared.prepare(plan, &failure);
@@ -305,7 +307,7 @@ void Launcher::collect() {
 }
 
 Result<SpawnedProcess> Launcher::launch(SpawnPlan&& plan) {
-  if (auto ok = validate(plan); !ok) return tl::unexpected(ok.error());
+  if (auto ok = validate(plan, false); !ok) return tl::unexpected(ok.error());
   collect();
   if (busy_.size() >= max_starting_)
     return fail("spawn: " + std::to_string(busy_.size()) +

@@ -127,19 +127,29 @@ USHERD_CHILD_FN void reset_signal_dispositions(std::uint64_t signals) {
   }
 }
 
-// Returns the inherited soft RLIMIT_NOFILE (before our own limits), the bound of the last
-// closing fallback.
-USHERD_CHILD_FN rlim_t current_nofile_soft() {
+// The inherited RLIMIT_NOFILE (before our own limits): its soft limit bounds the last closing
+// fallback, its hard limit caps the default one.
+USHERD_CHILD_FN struct rlimit inherited_nofile() {
   struct rlimit lim {};
-  if (sys(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, reinterpret_cast<long>(&lim)) != 0)
-    return 1024 * 1024;
-  return lim.rlim_cur;
+  if (sys(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, reinterpret_cast<long>(&lim)) != 0) {
+    lim.rlim_cur = 1024 * 1024;
+    lim.rlim_max = RLIM_INFINITY;
+  }
+  return lim;
 }
 
 USHERD_CHILD_FN bool is_kept(const ChildPlan* plan, int fd) {
   for (std::size_t i = 0; i < plan->fd_count; ++i)
     if (plan->fds[i].target == fd) return true;
   return false;
+}
+
+// The mapping whose target is fd (validate() made targets unique and clear_nonblock name
+// only mapped ones).
+USHERD_CHILD_FN std::size_t index_of_target(const ChildPlan* plan, int fd) {
+  std::size_t i = 0;
+  while (i + 1 < plan->fd_count && plan->fds[i].target != fd) ++i;
+  return i;
 }
 
 USHERD_CHILD_FN int parse_fd_name(const char* name) {
@@ -185,14 +195,26 @@ USHERD_CHILD_FN long close_from(int first, rlim_t inherited_soft) {
   return 0;
 }
 
-USHERD_CHILD_FN void place_fds(ChildPlan* plan) {
+USHERD_CHILD_FN void place_fds(ChildPlan* plan, rlim_t inherited_soft) {
   int highest = -1;
   for (std::size_t i = 0; i < plan->fd_count; ++i)
     if (plan->fds[i].target > highest) highest = plan->fds[i].target;
-  // Move every source above the highest target first, so no dup2 below overwrites a source
-  // that a later mapping still needs.
+  // A source at or below the highest target could be overwritten by a dup3 below before its
+  // own mapping is done (or is its own target, which dup3 refuses): it is first moved above
+  // the highest target, once however many targets it feeds. Sources already above (an
+  // accepted connection, usherd's /dev/null) are used as they are. What was moved is closed
+  // with everything else above the targets.
   for (std::size_t i = 0; i < plan->fd_count; ++i) {
-    long moved = sys(SYS_fcntl, plan->fds[i].source, F_DUPFD, highest + 1);
+    int source = plan->fds[i].source;
+    plan->temp_fds[i] = source;
+    if (source > highest) continue;
+    std::size_t same = 0;
+    while (same < i && plan->fds[same].source != source) ++same;
+    if (same < i) {
+      plan->temp_fds[i] = plan->temp_fds[same];
+      continue;
+    }
+    long moved = sys(SYS_fcntl, source, F_DUPFD, highest + 1);
     if (failed(moved)) fail_child(plan, ChildStage::fds, moved);
     plan->temp_fds[i] = static_cast<int>(moved);
   }
@@ -201,14 +223,20 @@ USHERD_CHILD_FN void place_fds(ChildPlan* plan) {
     long r = sys(SYS_dup3, plan->temp_fds[i], plan->fds[i].target, 0);
     if (failed(r)) fail_child(plan, ChildStage::fds, r);
   }
+  // O_NONBLOCK belongs to the open file, which targets fed by one source share: cleared once.
   for (std::size_t i = 0; i < plan->clear_nonblock_count; ++i) {
     int fd = plan->clear_nonblock[i];
+    bool done = false;
+    for (std::size_t j = 0; j < i && !done; ++j)
+      done = plan->temp_fds[index_of_target(plan, plan->clear_nonblock[j])] ==
+             plan->temp_fds[index_of_target(plan, fd)];
+    if (done) continue;
     long flags = sys(SYS_fcntl, fd, F_GETFL);
     if (failed(flags)) fail_child(plan, ChildStage::nonblock, flags);
+    if ((flags & O_NONBLOCK) == 0) continue;
     long r = sys(SYS_fcntl, fd, F_SETFL, flags & ~static_cast<long>(O_NONBLOCK));
     if (failed(r)) fail_child(plan, ChildStage::nonblock, r);
   }
-  rlim_t inherited_soft = current_nofile_soft();
   for (int fd = 0; fd < highest; ++fd)
     if (!is_kept(plan, fd)) sys(SYS_close, fd);
   if (long r = close_from(highest + 1, inherited_soft); failed(r))
@@ -240,7 +268,8 @@ USHERD_CHILD_FN int run_spawn_child(void* arg) {
   auto* plan = static_cast<ChildPlan*>(arg);
 
   reset_signal_dispositions(plan->reset_signals);
-  place_fds(plan);
+  struct rlimit inherited = inherited_nofile();
+  place_fds(plan, inherited.rlim_cur);
 
   USHERD_CHILD_STEP(ChildStage::setsid, sys(SYS_setsid));
 
@@ -250,6 +279,14 @@ USHERD_CHILD_FN int run_spawn_child(void* arg) {
     };
     USHERD_CHILD_STEP(ChildStage::setrlimit, sys(SYS_prlimit64, 0, plan->rlimits[i].resource,
                                                  reinterpret_cast<long>(&lim), 0));
+  }
+  if (plan->default_nofile) {
+    struct rlimit lim {};
+    lim.rlim_max =
+        inherited.rlim_max < plan->nofile_hard_max ? inherited.rlim_max : plan->nofile_hard_max;
+    lim.rlim_cur = plan->nofile_soft < lim.rlim_max ? plan->nofile_soft : lim.rlim_max;
+    USHERD_CHILD_STEP(ChildStage::setrlimit,
+                      sys(SYS_prlimit64, 0, RLIMIT_NOFILE, reinterpret_cast<long>(&lim), 0));
   }
 
   // Nice= is absolute, as in systemd; set before dropping privileges (lowering needs them).

@@ -73,12 +73,19 @@ struct ChildPlan {
   char* listen_pid_digits = nullptr;
   const ChildFdMove* fds = nullptr;
   std::size_t fd_count = 0;
-  /// Scratch space of fd_count ints for the sources moved above the highest target.
+  /// Scratch space of fd_count ints: the fd each mapping is duplicated from (its source, or
+  /// the copy of it moved above the highest target).
   int* temp_fds = nullptr;
   const int* clear_nonblock = nullptr;
   std::size_t clear_nonblock_count = 0;
   const ChildRLimit* rlimits = nullptr;
   std::size_t rlimit_count = 0;
+  /// No RLIMIT_NOFILE among rlimits: the child sets soft min(nofile_soft, hard) with hard
+  /// min(the inherited hard limit, nofile_hard_max), from the limit it reads anyway (so the
+  /// parent need not read its own at every spawn).
+  bool default_nofile = false;
+  rlim_t nofile_soft = 0;
+  rlim_t nofile_hard_max = 0;
   bool set_nice = false;
   int nice = 0;
   const char* root_directory = nullptr;  ///< null or empty: no chroot

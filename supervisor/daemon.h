@@ -23,7 +23,6 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/object.hpp>
 
@@ -75,6 +74,9 @@ struct ListenerState {
   std::string bound;  ///< the address actually bound ("127.0.0.1:41234")
   int type = 0;       ///< SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET
   std::unique_ptr<asio::posix::stream_descriptor> fd;
+  /// Every accepted connection's local address when it is bound to one IP address; empty for
+  /// a wildcard or AF_UNIX (activation::fixed_local_address).
+  activation::SocketAddress fixed_local;
   bool waiting = false;
   bool paused = false;
   bool held = false;  ///< not armed while kMaxStarting children have not reached execve
@@ -199,6 +201,7 @@ class Daemon {
   void sd_notify_status();
   void adopt_from_state_file();
   void persist(Instance& instance, StateFile::Event event);
+  static StateEntryView state_view(const Instance& instance);
   static StateEntry state_entry(const Instance& instance);
 
   // daemon_accept.cpp
@@ -269,7 +272,7 @@ class Daemon {
 
   Options options_;
   asio::io_context io_;
-  asio::signal_set signals_;
+  std::unique_ptr<asio::posix::stream_descriptor> signal_fd_;  ///< signalfd of TERM, INT, HUP, USR1
   asio::steady_timer housekeeping_timer_;
   std::mt19937_64 rng_;
   units::DaemonConfig daemon_config_;
@@ -288,6 +291,11 @@ class Daemon {
   bool under_systemd_ = false;
   bool watchdog_ = false;
   std::string last_title_;
+  std::string max_startups_text_;  ///< the policy's MaxStartups as configured ("10:30:100")
+  static constexpr auto kTitleInterval = std::chrono::milliseconds(100);
+  Clock::time_point title_written_at_{};
+  std::unique_ptr<asio::steady_timer> title_timer_;
+  bool title_timer_armed_ = false;
   std::string last_status_;
   Clock::time_point started_at_;
 

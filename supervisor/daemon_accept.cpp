@@ -31,8 +31,7 @@ constexpr auto kPauseOnExhaustion = std::chrono::milliseconds(250);
 }  // namespace
 
 std::string Daemon::startups_text() const {
-  return fmt::format("{}/{}", admission_->startups().current,
-                     admission_->config().max_startups.to_string());
+  return fmt::format("{}/{}", admission_->startups().current, max_startups_text_);
 }
 
 void Daemon::open_listeners(SocketState& socket,
@@ -65,6 +64,7 @@ void Daemon::open_listeners(SocketState& socket,
       spdlog::info("listen socket={} address={} accept={}", socket.unit.name, listener->bound,
                    socket.unit.accept ? "yes" : "no");
     }
+    listener->fixed_local = activation::fixed_local_address(listener->fd->native_handle());
     socket.listeners.push_back(std::move(listener));
   }
 }
@@ -135,7 +135,7 @@ void Daemon::on_listener_readable(ListenerState& listener) {
       rearm = false;
       break;
     }
-    auto conn = activation::accept_connection(listener.fd->native_handle());
+    auto conn = activation::accept_connection(listener.fd->native_handle(), listener.fixed_local);
     if (!conn) {
       int error = conn.error().code;
       if (error == EAGAIN || error == EWOULDBLOCK) break;
@@ -281,13 +281,10 @@ void Daemon::handle_connection(SocketState& socket, activation::Accepted&& conn,
   spawn.fds.push_back({plan.stdin_socket ? conn.fd.get() : dev_null_.get(), 0});
   spawn.fds.push_back({fd_for(plan.out), 1});
   spawn.fds.push_back({plan.ready_log ? capture_child_end.get() : fd_for(plan.err), 2});
-  if (plan.stdin_socket) {
-    spawn.clear_nonblock.push_back(0);
-    if (plan.out == ServicePlan::Out::socket) spawn.clear_nonblock.push_back(1);
-  } else {
+  // The connection is already blocking (accept.h): nothing to clear in the child.
+  if (!plan.stdin_socket) {
     // sd_listen_fds(3): the connection on fd 3, LISTEN_FDS=1, LISTEN_PID set by the child.
     spawn.fds.push_back({conn.fd.get(), 3});
-    spawn.clear_nonblock.push_back(3);
     spawn.env.push_back("LISTEN_FDS=1");
     spawn.env.push_back("LISTEN_FDNAMES=" + (socket.unit.file_descriptor_name.empty()
                                                  ? std::string("connection")

@@ -210,8 +210,8 @@ Instance& Daemon::track_instance(const std::string& socket, std::shared_ptr<Serv
   return ref;
 }
 
-StateEntry Daemon::state_entry(const Instance& instance) {
-  StateEntry entry;
+StateEntryView Daemon::state_view(const Instance& instance) {
+  StateEntryView entry;
   entry.pid = instance.pid;
   entry.pidfd_inode = instance.pidfd_inode;
   entry.start_time = instance.start_time;
@@ -225,18 +225,24 @@ StateEntry Daemon::state_entry(const Instance& instance) {
   return entry;
 }
 
+StateEntry Daemon::state_entry(const Instance& instance) {
+  StateEntryView v = state_view(instance);
+  return StateEntry{v.pid,   v.pidfd_inode,         v.start_time,        v.started_unix_ms,
+                    v.ready, std::string(v.socket), std::string(v.name), std::string(v.peer)};
+}
+
 void Daemon::persist(Instance& instance, StateFile::Event event) {
   if (instance.role == Instance::Role::service_helper) return;
   switch (event) {
     case StateFile::Event::spawned:
       // Flushed by the caller (once per batch of spawns, before their accept lines).
       instance.persisted = true;
-      state_file_.record(event, state_entry(instance));
+      state_file_.record(event, state_view(instance));
       break;
     case StateFile::Event::ready:
       // Not yet recorded: its '+' line will carry ready=1.
       if (!instance.persisted) return;
-      state_file_.record(event, state_entry(instance));
+      state_file_.record(event, state_view(instance));
       // A ready instance recorded as starting would be stopped by the startup timeout of the
       // usherd that re-adopts it: on disk now.
       state_file_.flush();
@@ -245,7 +251,7 @@ void Daemon::persist(Instance& instance, StateFile::Event event) {
       if (!instance.persisted) return;
       // A lost '-' line costs nothing (re-adoption finds the pid gone or reused), so it
       // goes out with the next batch of '+' lines, or with housekeeping within a second.
-      state_file_.record(event, state_entry(instance));
+      state_file_.record(event, state_view(instance));
       break;
   }
 }

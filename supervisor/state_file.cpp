@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <sstream>
 
@@ -14,11 +15,11 @@ namespace {
 
 // Field values never contain a tab or a newline (unit names and addresses), but a hand-edited
 // file might: such characters are replaced so one entry always stays one line.
-std::string clean(const std::string& text) {
-  std::string out = text;
-  for (char& c : out)
-    if (c == '\t' || c == '\n') c = ' ';
-  return out;
+void append_clean(std::string& out, std::string_view text) {
+  std::size_t from = out.size();
+  out.append(text);
+  for (std::size_t i = from; i < out.size(); ++i)
+    if (out[i] == '\t' || out[i] == '\n') out[i] = ' ';
 }
 
 // An "r" or "-" line belongs to the "+" line of the same pid only if it names the same
@@ -44,11 +45,26 @@ bool write_all(int fd, const std::string& data) {
 
 }  // namespace
 
+void append_state_line(std::string& out, char op, const StateEntryView& e) {
+  auto to = std::back_inserter(out);
+  if (e.pidfd_inode)
+    fmt::format_to(to, "{}\t{}\ti{}\t{}\t{}\t", op, e.pid, e.pidfd_inode, e.started_unix_ms,
+                   e.ready ? 1 : 0);
+  else
+    fmt::format_to(to, "{}\t{}\t{}\t{}\t{}\t", op, e.pid, e.start_time, e.started_unix_ms,
+                   e.ready ? 1 : 0);
+  append_clean(out, e.socket);
+  out += '\t';
+  append_clean(out, e.name);
+  out += '\t';
+  append_clean(out, e.peer);
+  out += '\n';
+}
+
 std::string encode_state_line(char op, const StateEntry& e) {
-  std::string identity =
-      e.pidfd_inode ? fmt::format("i{}", e.pidfd_inode) : fmt::format("{}", e.start_time);
-  return fmt::format("{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n", op, e.pid, identity, e.started_unix_ms,
-                     e.ready ? 1 : 0, clean(e.socket), clean(e.name), clean(e.peer));
+  std::string line;
+  append_state_line(line, op, e.view());
+  return line;
 }
 
 bool decode_state_line(const std::string& line, char& op, StateEntry& e) {
@@ -109,7 +125,7 @@ Result<void> StateFile::open(const std::string& path, const std::vector<StateEnt
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!fd) return fail_errno("open " + tmp);
   std::string data;
-  for (const auto& e : entries) data += encode_state_line('+', e);
+  for (const auto& e : entries) append_state_line(data, '+', e.view());
   if (!write_all(fd.get(), data)) return fail_errno("write " + tmp);
   if (::rename(tmp.c_str(), path.c_str()) != 0) return fail_errno("rename " + tmp);
   fd.reset();
@@ -120,10 +136,10 @@ Result<void> StateFile::open(const std::string& path, const std::vector<StateEnt
   return {};
 }
 
-void StateFile::record(Event event, const StateEntry& entry) {
+void StateFile::record(Event event, const StateEntryView& entry) {
   if (!fd_) return;
   char op = event == Event::spawned ? '+' : event == Event::ready ? 'r' : '-';
-  buffer_ += encode_state_line(op, entry);
+  append_state_line(buffer_, op, entry);
   ++lines_;
 }
 

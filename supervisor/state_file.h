@@ -15,12 +15,26 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/result.h"
 #include "base/unique_fd.h"
 
 namespace usherd::supervisor {
+
+/// One instance as it is written: StateEntry's fields by reference, so recording an event
+/// copies nothing before encoding it.
+struct StateEntryView {
+  pid_t pid = 0;
+  std::uint64_t pidfd_inode = 0;
+  std::uint64_t start_time = 0;
+  std::int64_t started_unix_ms = 0;
+  bool ready = false;
+  std::string_view socket;
+  std::string_view name;
+  std::string_view peer;
+};
 
 /// One instance as recorded.
 struct StateEntry {
@@ -35,6 +49,10 @@ struct StateEntry {
   std::string socket;
   std::string name;
   std::string peer;
+
+  StateEntryView view() const {
+    return {pid, pidfd_inode, start_time, started_unix_ms, ready, socket, name, peer};
+  }
 };
 
 class StateFile {
@@ -47,7 +65,7 @@ class StateFile {
   /// Starts a new journal at path holding entries (written whole, then renamed over).
   Result<void> open(const std::string& path, const std::vector<StateEntry>& entries);
   /// Appends one event to the buffer.
-  void record(Event event, const StateEntry& entry);
+  void record(Event event, const StateEntryView& entry);
   /// Writes the buffered events (one write(2); nothing when the buffer is empty).
   void flush();
   /// True when the journal has grown enough that the caller should rewrite it.
@@ -62,6 +80,8 @@ class StateFile {
   std::size_t lines_ = 0;
 };
 
+/// Appends one journal line to out.
+void append_state_line(std::string& out, char op, const StateEntryView& entry);
 /// Encodes/decodes one journal line (exposed for tests).
 std::string encode_state_line(char op, const StateEntry& entry);
 bool decode_state_line(const std::string& line, char& op, StateEntry& entry);

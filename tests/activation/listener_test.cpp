@@ -56,6 +56,10 @@ bool has_cloexec_and_nonblock(int fd) {
   return (fcntl(fd, F_GETFD) & FD_CLOEXEC) && (fcntl(fd, F_GETFL) & O_NONBLOCK);
 }
 
+bool has_cloexec_and_blocks(int fd) {
+  return (fcntl(fd, F_GETFD) & FD_CLOEXEC) && !(fcntl(fd, F_GETFL) & O_NONBLOCK);
+}
+
 // A fresh private directory under /tmp, removed at the end of the test.
 struct TempDir {
   std::filesystem::path path;
@@ -67,9 +71,9 @@ struct TempDir {
   ~TempDir() { std::filesystem::remove_all(path); }
 };
 
-Accepted accept_one(int listen_fd) {
+Accepted accept_one(int listen_fd, const SocketAddress& listener_local = {}) {
   REQUIRE(wait_readable(listen_fd, std::chrono::seconds(10)));
-  auto accepted = accept_connection(listen_fd);
+  auto accepted = accept_connection(listen_fd, listener_local);
   REQUIRE(accepted);
   return std::move(*accepted);
 }
@@ -105,9 +109,18 @@ TEST_CASE("a ::1 listener reports a bracketed address and accepts an IPv6 peer",
   auto client_local = local_address(client.get());
   CHECK(accepted.peer.to_string() == "[::1]:" + std::to_string(client_local.port()));
   CHECK(accepted.peer.ip_text() == "::1");
-  CHECK(has_cloexec_and_nonblock(accepted.fd.get()));
+  // Handed to the service as it expects it: blocking (and not inherited by anything else).
+  CHECK(has_cloexec_and_blocks(accepted.fd.get()));
   CHECK(instance_part(accepted.local, accepted.peer) ==
         "::1:" + std::to_string(local.port()) + "-::1:" + std::to_string(client_local.port()));
+
+  // Bound to one address: every connection's local address is the listener's, known without
+  // asking each one.
+  SocketAddress fixed = fixed_local_address(listener->fd.get());
+  CHECK(fixed.to_string() == local.to_string());
+  auto second_client = connect_to(local);
+  auto second = accept_one(listener->fd.get(), fixed);
+  CHECK(second.local.to_string() == local_address(second.fd.get()).to_string());
 }
 
 TEST_CASE("a port-only listener is dual-stack and unmaps an IPv4 peer at accept",
@@ -127,6 +140,8 @@ TEST_CASE("a port-only listener is dual-stack and unmaps an IPv4 peer at accept"
   CHECK(accepted.local.to_string() == "127.0.0.1:" + std::to_string(local.port()));
   CHECK(instance_part(accepted.local, accepted.peer) ==
         "127.0.0.1:" + std::to_string(local.port()) + "-127.0.0.1:" + std::to_string(client_port));
+  // A wildcard accepts for every local address: each connection is asked for its own.
+  CHECK(fixed_local_address(listener->fd.get()).family() == AF_UNSPEC);
 }
 
 TEST_CASE("a port-only listener with BindIPv6Only=ipv6-only refuses IPv4 clients",
@@ -237,6 +252,30 @@ TEST_CASE("an abstract listener is spelled with '@' and accepts", "[activation][
   REQUIRE(::connect(client.get(), target.get(), target.size()) == 0);
   auto accepted = accept_one(listener->fd.get());
   CHECK(accepted.local.to_string() == "@" + spec.path);
+}
+
+TEST_CASE("wildcard addresses are told from specific ones", "[activation][address]") {
+  auto v6 = [](const char* text) {
+    sockaddr_in6 in6{};
+    in6.sin6_family = AF_INET6;
+    in6.sin6_port = htons(22);
+    REQUIRE(inet_pton(AF_INET6, text, &in6.sin6_addr) == 1);
+    return SocketAddress(reinterpret_cast<const sockaddr*>(&in6), sizeof in6);
+  };
+  auto v4 = [](const char* text) {
+    sockaddr_in in4{};
+    in4.sin_family = AF_INET;
+    in4.sin_port = htons(22);
+    REQUIRE(inet_pton(AF_INET, text, &in4.sin_addr) == 1);
+    return SocketAddress(reinterpret_cast<const sockaddr*>(&in4), sizeof in4);
+  };
+  CHECK(v4("0.0.0.0").is_wildcard());
+  CHECK(v6("::").is_wildcard());
+  CHECK(v6("::ffff:0.0.0.0").is_wildcard());
+  CHECK_FALSE(v4("127.0.0.1").is_wildcard());
+  CHECK_FALSE(v6("::1").is_wildcard());
+  CHECK_FALSE(v6("::ffff:127.0.0.1").is_wildcard());
+  CHECK_FALSE(SocketAddress().is_wildcard());
 }
 
 TEST_CASE("socket addresses are spelled as usherd logs them", "[activation][address]") {

@@ -27,6 +27,8 @@ namespace {
 struct ProbeReport {
   pid_t pid = 0;
   pid_t sid = 0;
+  pid_t pgid = 0;
+  std::string tty;
   std::map<int, std::string> fds;  // fd -> "block" | "nonblock"
   rlim_t nofile_soft = 0;
   rlim_t nofile_hard = 0;
@@ -49,6 +51,10 @@ ProbeReport parse_report(const std::string& text) {
       words >> report.pid;
     else if (key == "sid")
       words >> report.sid;
+    else if (key == "pgid")
+      words >> report.pgid;
+    else if (key == "tty")
+      words >> report.tty;
     else if (key == "fd") {
       int fd;
       std::string mode;
@@ -180,6 +186,8 @@ TEST_CASE(
   CHECK(report.sigblk == "0000000000000000");
   CHECK(report.sigign == "0000000000000000");
   CHECK(report.sid == report.pid);
+  CHECK(report.pgid == report.pid);
+  CHECK(report.tty == "0");  // its own session: no controlling terminal, whatever ours is
   CHECK(report.umask == "022");
   CHECK(report.env == std::vector<std::string>{"PATH=/usr/bin:/bin", "GREETING=hello world"});
 }
@@ -266,6 +274,26 @@ TEST_CASE("fd mappings whose sources and targets cross are swapped, not clobbere
   CHECK(wait_exit(child->pidfd.get()).code_or_signal == 0);
   CHECK(read_all(a_read.get()) == "to201\n");
   CHECK(read_all(b_read.get()) == "to200\n");
+}
+
+TEST_CASE("a source that is also its own target survives the exec, and feeds another target",
+          "[activation][spawn]") {
+  auto [out_read, out_write] = make_pipe();
+  REQUIRE(fcntl(150, F_GETFD) < 0);
+  UniqueFd fd150(::dup3(out_write.get(), 150, O_CLOEXEC));
+  REQUIRE(fd150.get() == 150);
+  out_write.reset();
+  auto null = open_dev_null();
+
+  SpawnPlan plan;
+  plan.path = "/bin/bash";
+  plan.argv = {"bash", "-c", "echo a >&150; echo b >&151"};
+  plan.fds = {{null.get(), 0}, {null.get(), 1}, {null.get(), 2}, {150, 150}, {150, 151}};
+  auto child = spawn(plan);
+  REQUIRE(child);
+  fd150.reset();
+  CHECK(wait_exit(child->pidfd.get()).code_or_signal == 0);
+  CHECK(read_all(out_read.get()) == "a\nb\n");
 }
 
 TEST_CASE(

@@ -60,7 +60,7 @@ def parse_report(text):
         elif word == "env":
             k, _, v = rest.partition("=")
             report["env"][k] = v
-        elif word in ("pid", "sid", "sigblk", "sigign", "cwd", "umask"):
+        elif word in ("pid", "sid", "pgid", "tty", "sigblk", "sigign", "cwd", "umask"):
             report[word] = rest
         elif word == "nofile":
             soft, hard = rest.split()
@@ -79,6 +79,8 @@ def check_hygiene(report, expected_fds, what):
     check_eq(int(report["sigblk"], 16), 0, f"{what}: blocked signals")
     check_eq(int(report["sigign"], 16), 0, f"{what}: ignored signals")
     check_eq(report["sid"], report["pid"], f"{what}: runs in its own session")
+    check_eq(report["pgid"], report["pid"], f"{what}: leads its own process group")
+    check_eq(report["tty"], "0", f"{what}: has no controlling terminal")
     check(SECRET not in report["env"], f"{what}: usherd's environment does not leak")
     check_eq(report["env"].get("REMOTE_ADDR"), "127.0.0.1", f"{what}: REMOTE_ADDR")
     check(report["env"].get("REMOTE_PORT", "").isdigit(), f"{what}: REMOTE_PORT")

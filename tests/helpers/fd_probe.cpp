@@ -1,7 +1,8 @@
 // fd_probe: reports what a spawned process inherited, for the spawn audit tests.
 //
 // Usage: fd_probe REPORT_FD. Writes one report to REPORT_FD and exits 0:
-//   pid N / sid N / fd N FLAGS (one per open fd, FLAGS "nonblock" or "block") /
+//   pid N / sid N / pgid N / tty N (tty_nr of /proc/self/stat, 0: no controlling terminal) /
+//   fd N FLAGS (one per open fd, FLAGS "nonblock" or "block") /
 //   nofile SOFT HARD / sigblk HEX / sigign HEX / cwd PATH / umask OCTAL / env K=V ...
 //   end
 #include <dirent.h>
@@ -14,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 extern char** environ;
@@ -24,6 +26,19 @@ int main(int argc, char** argv) {
   std::string out;
   out += "pid " + std::to_string(getpid()) + "\n";
   out += "sid " + std::to_string(getsid(0)) + "\n";
+  out += "pgid " + std::to_string(getpgid(0)) + "\n";
+  {
+    // Field 7 (tty_nr), counted after the last ')' so the comm cannot shift it.
+    std::ifstream stat_file("/proc/self/stat");
+    std::string stat_line;
+    std::getline(stat_file, stat_line);
+    std::string rest = stat_line.substr(stat_line.rfind(')') + 2);
+    std::istringstream fields(rest);
+    std::string field;
+    for (int i = 3; i <= 7 && fields >> field; ++i) {
+    }
+    out += "tty " + field + "\n";
+  }
   DIR* dir = opendir("/proc/self/fd");
   if (!dir) return 3;
   int own = dirfd(dir);

@@ -37,13 +37,13 @@ TEST_CASE("state journal replays spawned, ready and ended events into the live t
   std::string path = dir + "/state";
   StateFile file;
   REQUIRE(file.open(path, {}));
-  file.record(StateFile::Event::spawned, entry(100, 5, "ssh@1-a-b.service"));
-  file.record(StateFile::Event::spawned, entry(101, 6, "ssh@2-a-b.service"));
-  file.record(StateFile::Event::ready, entry(100, 5, "ssh@1-a-b.service"));
-  file.record(StateFile::Event::spawned, entry(102, 7, "ssh@3-a-b.service"));
-  file.record(StateFile::Event::ended, entry(101, 6, "ssh@2-a-b.service"));
+  file.record(StateFile::Event::spawned, entry(100, 5, "ssh@1-a-b.service").view());
+  file.record(StateFile::Event::spawned, entry(101, 6, "ssh@2-a-b.service").view());
+  file.record(StateFile::Event::ready, entry(100, 5, "ssh@1-a-b.service").view());
+  file.record(StateFile::Event::spawned, entry(102, 7, "ssh@3-a-b.service").view());
+  file.record(StateFile::Event::ended, entry(101, 6, "ssh@2-a-b.service").view());
   // An end whose start time differs is another process that reused the pid: ignored.
-  file.record(StateFile::Event::ended, entry(102, 99, "ssh@3-a-b.service"));
+  file.record(StateFile::Event::ended, entry(102, 99, "ssh@3-a-b.service").view());
   // Recorded events are buffered: nothing is on disk before flush().
   CHECK(StateFile::read(path).empty());
   file.flush();
@@ -95,15 +95,15 @@ TEST_CASE("state journal identifies a process by its pidfd inode where it has on
   std::string path = dir + "/state";
   StateFile file;
   REQUIRE(file.open(path, {}));
-  file.record(StateFile::Event::spawned, by_inode);
+  file.record(StateFile::Event::spawned, by_inode.view());
   StateEntry reused = by_inode;
   reused.pidfd_inode = 987;  // the pid now names another process: its end is not this one's
-  file.record(StateFile::Event::ended, reused);
+  file.record(StateFile::Event::ended, reused.view());
   file.flush();
   auto live = StateFile::read(path);
   REQUIRE(live.size() == 1);
   CHECK(live[0].pidfd_inode == 123456789);
-  file.record(StateFile::Event::ended, by_inode);
+  file.record(StateFile::Event::ended, by_inode.view());
   file.flush();
   CHECK(StateFile::read(path).empty());
   std::system(("rm -rf " + dir).c_str());
