@@ -110,6 +110,9 @@ std::shared_ptr<ServicePlan> Daemon::make_plan(const units::ServiceUnit& unit, s
   for (const auto& assignment : unit.environment) set_env(env, assignment);
   for (const auto& name : unit.unset_environment) unset_env(env, name);
 
+  // User=/Group= apply to every command but those prefixed '+' (full privileges) or '!'
+  // (credentials not applied), each judged by its own prefix.
+  const std::optional<activation::Credentials> creds = base.credentials;
   auto build = [&](const units::ExecCommand& cmd, activation::SpawnPlan& out) -> bool {
     auto argv = units::expand_exec_argv(cmd, env);
     if (!argv) {
@@ -122,7 +125,7 @@ std::shared_ptr<ServicePlan> Daemon::make_plan(const units::ServiceUnit& unit, s
     for (const auto& limit : unit.limits)
       out.rlimits.push_back(
           {limit.resource, static_cast<rlim_t>(limit.soft), static_cast<rlim_t>(limit.hard)});
-    if (!cmd.full_privileges && !cmd.skip_credentials) out.credentials = base.credentials;
+    out.credentials = cmd.full_privileges || cmd.skip_credentials ? std::nullopt : creds;
     out.no_new_privileges = unit.no_new_privileges;
     out.working_directory = unit.working_directory.value_or("");
     out.working_directory_optional = unit.working_directory_missing_ok;
@@ -133,15 +136,23 @@ std::shared_ptr<ServicePlan> Daemon::make_plan(const units::ServiceUnit& unit, s
     out.nice = unit.nice;
     return true;
   };
-  auto creds = base.credentials;
   if (!build(unit.exec_start.front(), base)) return nullptr;
-  base.credentials = unit.exec_start.front().full_privileges ? std::nullopt : creds;
   for (const auto& cmd : unit.exec_start_pre) {
     activation::SpawnPlan p;
-    p.credentials = creds;
     if (!build(cmd, p)) return nullptr;
     plan->pre.push_back(std::move(p));
     plan->pre_ignore_failure.push_back(cmd.ignore_failure);
+  }
+  if (unit.type == units::ServiceType::oneshot) {
+    for (std::size_t i = 0; i < unit.exec_start.size(); ++i) {
+      activation::SpawnPlan p;
+      if (i == 0)
+        p = base;
+      else if (!build(unit.exec_start[i], p))
+        return nullptr;
+      plan->main_commands.push_back(std::move(p));
+      plan->main_ignore_failure.push_back(unit.exec_start[i].ignore_failure);
+    }
   }
   for (const auto& cmd : unit.exec_start_post) {
     activation::SpawnPlan p;

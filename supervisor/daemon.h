@@ -59,6 +59,10 @@ struct ServicePlan {
   std::optional<activation::ReadyLogMatcher> ready_log;
   std::vector<activation::SpawnPlan> pre, post;  ///< ExecStartPre=/ExecStartPost=
   std::vector<bool> pre_ignore_failure, post_ignore_failure;
+  /// Type=oneshot: every ExecStart= in order (the first is base); the service has started
+  /// when the last one has exited successfully.
+  std::vector<activation::SpawnPlan> main_commands;
+  std::vector<bool> main_ignore_failure;
   bool instance_specifiers = false;  ///< the template needs instantiating per instance
   bool stdin_socket = false;
   enum class Out { null, socket, journal } out = Out::journal, err = Out::journal;
@@ -91,7 +95,7 @@ struct ListenerState {
 struct ServiceRun {
   enum class Phase { idle, pre, main, post, running, stopping, restart_wait } phase = Phase::idle;
   std::uint64_t instance_key = 0;  ///< the main process's Instance, when there is one
-  std::size_t step = 0;            ///< index into pre/post
+  std::size_t step = 0;            ///< index into pre/post, or into main_commands (oneshot)
   unsigned restarts = 0;           ///< consecutive failures, for back-off
   std::vector<activation::SpawnPlan> reload_queue;  ///< ExecReload= commands still to run
   std::vector<activation::SpawnPlan> stop_queue;    ///< ExecStop= commands still to run
@@ -100,7 +104,11 @@ struct ServiceRun {
   /// that finds none of them means it dropped them (see check_listeners_held).
   bool held_listeners = false;
   bool start_failed = false;  ///< being stopped because ExecStartPost= failed
+  /// Being stopped because it let the sockets go: it may be re-executing itself, and a signal
+  /// the old image catches is lost with it, so the stop signal goes again (kill_service_main).
+  bool let_go = false;
   std::unique_ptr<asio::steady_timer> timer;
+  std::unique_ptr<asio::steady_timer> resignal_timer;
 };
 
 struct SocketState {
@@ -248,6 +256,7 @@ class Daemon {
   // daemon_services.cpp (Accept=no)
   void start_service(SocketState& socket);
   void service_step(SocketState& socket);
+  void start_main_process(SocketState& socket);
   void service_exited(SocketState& socket, const Instance& instance, bool success, bool by_signal,
                       int code);
   void service_ended(SocketState& socket, bool success, bool by_signal, int code);

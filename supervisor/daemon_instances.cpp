@@ -193,6 +193,8 @@ Instance& Daemon::track_instance(const std::string& socket, std::shared_ptr<Serv
   if (ref.output) watch_output(ref);
   if (role == Instance::Role::service_helper) {
     ref.state = Instance::State::running;
+  } else if (role == Instance::Role::service_main && ref.plan && !ref.plan->main_commands.empty()) {
+    // Type=oneshot: started when its last ExecStart= exits (service_exited()), not before.
   } else if (!ref.plan || !ref.plan->declares_readiness) {
     // No readiness signal declared: the startup ends when the process is started (a
     // connection's exec is not waited for; one that fails is a failed spawn when the
@@ -317,7 +319,9 @@ void Daemon::mark_ready(Instance& instance, const char* via, Clock::time_point n
   double after = seconds_between(instance.started, now);
   startup_seconds_[instance.socket].observe(after);
   persist(instance, StateFile::Event::ready);
-  if (instance.role == Instance::Role::service_main) {
+  // A Type=oneshot service goes on when its commands exit, whatever they notify.
+  if (instance.role == Instance::Role::service_main &&
+      !(instance.plan && !instance.plan->main_commands.empty())) {
     if (SocketState* socket = find_socket(instance.socket)) service_step(*socket);
   }
   if (std::string_view(via) != "exec") {

@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "activation/fd_table.h"
+#include "activation/process.h"
 #include "activation/ready_log.h"
 #include "supervisor/daemon.h"
 
@@ -21,6 +22,7 @@ namespace {
 
 constexpr auto kMaxRestartDelay = std::chrono::minutes(5);
 constexpr auto kStableRun = std::chrono::seconds(10);
+constexpr auto kResignalAfter = std::chrono::seconds(1);
 
 bool should_restart(units::RestartPolicy policy, bool success, bool by_signal, int code,
                     const units::ServiceUnit& unit) {
@@ -110,58 +112,10 @@ void Daemon::service_step(SocketState& socket) {
       return;
     }
     run.phase = ServiceRun::Phase::main;
-    activation::SpawnPlan spawn = plan.base;
-    // sd_listen_fds(3): the listening sockets from fd 3 in Listen*= order, named by
-    // FileDescriptorName= (default: the socket unit's name).
-    std::string names;
-    int target = 3;
-    for (auto& l : socket.listeners) {
-      if (!l->fd) continue;
-      spawn.fds.push_back({l->fd->native_handle(), target++});
-      std::string name = socket.unit.file_descriptor_name.empty()
-                             ? socket.unit.name
-                             : socket.unit.file_descriptor_name;
-      names += (names.empty() ? "" : ":") + name;
-    }
-    int count = target - 3;
-    UniqueFd capture_daemon, capture_child;
-    if (plan.out == ServicePlan::Out::journal || plan.err == ServicePlan::Out::journal ||
-        plan.ready_log) {
-      if (auto pair = activation::make_record_pipe()) {
-        capture_daemon = std::move(pair->first);
-        capture_child = std::move(pair->second);
-      }
-    }
-    int out_fd = plan.out == ServicePlan::Out::journal && capture_child ? capture_child.get()
-                                                                        : dev_null_.get();
-    int err_fd = (plan.err == ServicePlan::Out::journal || plan.ready_log) && capture_child
-                     ? capture_child.get()
-                     : dev_null_.get();
-    if (plan.stdin_socket && count == 1) {
-      // inetd's "wait" mode: the one listening socket on stdin (and on stdout/stderr when
-      // they inherit it), e.g. a datagram service.
-      int listener = spawn.fds.back().source;
-      spawn.fds.clear();
-      spawn.fds.push_back({listener, 0});
-      spawn.fds.push_back({plan.out == ServicePlan::Out::socket ? listener : out_fd, 1});
-      spawn.fds.push_back({plan.err == ServicePlan::Out::socket ? listener : err_fd, 2});
-    } else {
-      spawn.fds.push_back({dev_null_.get(), 0});
-      spawn.fds.push_back({out_fd, 1});
-      spawn.fds.push_back({err_fd, 2});
-      spawn.env.push_back("LISTEN_FDS=" + std::to_string(count));
-      spawn.env.push_back("LISTEN_FDNAMES=" + names);
-      spawn.set_listen_pid = true;
-    }
-    Instance* main = spawn_instance(socket, plan, std::move(spawn), Instance::Role::service_main,
-                                    socket.unit.service, "", "", std::nullopt, Clock::now(),
-                                    std::move(capture_daemon));
-    if (!main) {
-      service_ended(socket, false, false, 127);
-      return;
-    }
-    run.instance_key = main->key;
-    return;  // mark_ready() calls back here once the service is ready
+    run.step = 0;
+    start_main_process(socket);
+    return;  // mark_ready() calls back here once the service is ready (Type=oneshot: the
+             // last ExecStart='s successful exit, in service_exited())
   }
   if (run.phase == ServiceRun::Phase::main) {
     run.phase = ServiceRun::Phase::post;
@@ -173,9 +127,72 @@ void Daemon::service_step(SocketState& socket) {
       if (!helper(plan.post[run.step], "ExecStartPost")) ++run.step;
       return;
     }
+    if (!plan.main_commands.empty()) {
+      // Type=oneshot: done once its commands have run; the socket is watched again.
+      spdlog::info("finished service={} socket={}", socket.unit.service, socket.unit.name);
+      service_ended(socket, true, false, 0);
+      return;
+    }
     run.phase = ServiceRun::Phase::running;
     spdlog::info("started service={} socket={}", socket.unit.service, socket.unit.name);
   }
+}
+
+void Daemon::start_main_process(SocketState& socket) {
+  ServicePlan& plan = *socket.service;
+  ServiceRun& run = socket.run;
+  // Type=oneshot runs its ExecStart= lines one after another, each handed the sockets.
+  activation::SpawnPlan spawn =
+      plan.main_commands.empty() ? plan.base : plan.main_commands[run.step];
+  // sd_listen_fds(3): the listening sockets from fd 3 in Listen*= order, named by
+  // FileDescriptorName= (default: the socket unit's name).
+  std::string names;
+  int target = 3;
+  for (auto& l : socket.listeners) {
+    if (!l->fd) continue;
+    spawn.fds.push_back({l->fd->native_handle(), target++});
+    std::string name = socket.unit.file_descriptor_name.empty() ? socket.unit.name
+                                                                : socket.unit.file_descriptor_name;
+    names += (names.empty() ? "" : ":") + name;
+  }
+  int count = target - 3;
+  UniqueFd capture_daemon, capture_child;
+  if (plan.out == ServicePlan::Out::journal || plan.err == ServicePlan::Out::journal ||
+      plan.ready_log) {
+    if (auto pair = activation::make_record_pipe()) {
+      capture_daemon = std::move(pair->first);
+      capture_child = std::move(pair->second);
+    }
+  }
+  int out_fd = plan.out == ServicePlan::Out::journal && capture_child ? capture_child.get()
+                                                                      : dev_null_.get();
+  int err_fd = (plan.err == ServicePlan::Out::journal || plan.ready_log) && capture_child
+                   ? capture_child.get()
+                   : dev_null_.get();
+  if (plan.stdin_socket && count == 1) {
+    // inetd's "wait" mode: the one listening socket on stdin (and on stdout/stderr when
+    // they inherit it), e.g. a datagram service.
+    int listener = spawn.fds.back().source;
+    spawn.fds.clear();
+    spawn.fds.push_back({listener, 0});
+    spawn.fds.push_back({plan.out == ServicePlan::Out::socket ? listener : out_fd, 1});
+    spawn.fds.push_back({plan.err == ServicePlan::Out::socket ? listener : err_fd, 2});
+  } else {
+    spawn.fds.push_back({dev_null_.get(), 0});
+    spawn.fds.push_back({out_fd, 1});
+    spawn.fds.push_back({err_fd, 2});
+    spawn.env.push_back("LISTEN_FDS=" + std::to_string(count));
+    spawn.env.push_back("LISTEN_FDNAMES=" + names);
+    spawn.set_listen_pid = true;
+  }
+  Instance* main = spawn_instance(socket, plan, std::move(spawn), Instance::Role::service_main,
+                                  socket.unit.service, "", "", std::nullopt, Clock::now(),
+                                  std::move(capture_daemon));
+  if (!main) {
+    service_ended(socket, false, false, 127);
+    return;
+  }
+  run.instance_key = main->key;
 }
 
 void Daemon::service_exited(SocketState& socket, const Instance& instance, bool success,
@@ -220,12 +237,25 @@ void Daemon::service_exited(SocketState& socket, const Instance& instance, bool 
     }
     return;
   }
+  if (run.phase == ServiceRun::Phase::main && !plan.main_commands.empty() &&
+      (success || plan.main_ignore_failure[run.step])) {
+    // Type=oneshot: the next ExecStart=, or after the last one ExecStartPost= and the end
+    // (service_step). A failure ends the service below, as any main process's would.
+    run.instance_key = 0;
+    if (++run.step < plan.main_commands.size())
+      start_main_process(socket);
+    else
+      service_step(socket);
+    return;
+  }
   bool deliberate = run.phase == ServiceRun::Phase::stopping;
   // The back-off restarts from RestartSec= once the service has stayed up for a while (as
   // long as systemd's default start-limit interval); a crash loop keeps doubling.
   if (Clock::now() - instance.started >= kStableRun) run.restarts = 0;
   run.instance_key = 0;
   run.phase = ServiceRun::Phase::idle;
+  run.let_go = false;
+  if (run.resignal_timer) run.resignal_timer->cancel();
   run.stop_queue.clear();
   run.reload_queue.clear();
   if (run.timer) run.timer->cancel();
@@ -341,6 +371,29 @@ void Daemon::kill_service_main(SocketState& socket) {
     ::kill(-main.pid, unit.kill_signal);
   }
   if (unit.kill_mode != units::KillMode::none) stop(main, unit.kill_signal, after);
+  if (socket.run.let_go && unit.kill_mode != units::KillMode::none) {
+    // sshd closes its listeners, then re-executes itself: a signal that reaches the old
+    // image in between runs its handler and is forgotten at the execve (seen under load:
+    // the new sshd kept running until TimeoutStopSec=). Once more after a second, to
+    // whatever is running under that pid by then.
+    socket.run.let_go = false;
+    if (!socket.run.resignal_timer)
+      socket.run.resignal_timer = std::make_unique<asio::steady_timer>(io_);
+    socket.run.resignal_timer->expires_after(kResignalAfter);
+    std::uint64_t key = main.key;
+    socket.run.resignal_timer->async_wait(
+        [this, key, name = socket.unit.name](const boost::system::error_code& ec) {
+          SocketState* self = ec ? nullptr : find_socket(name);
+          auto found = instances_.find(key);
+          if (self == nullptr || found == instances_.end()) return;
+          const units::ServiceUnit& u = self->service->unit;
+          Instance& still = *found->second;
+          spdlog::info("stop service={} pid={} still running: {} again", self->unit.service,
+                       still.pid, strsignal(u.kill_signal));
+          if (u.kill_mode == units::KillMode::control_group) ::kill(-still.pid, u.kill_signal);
+          (void)activation::send_signal(still.pidfd->native_handle(), u.kill_signal);
+        });
+  }
 }
 
 void Daemon::reload_service(SocketState& socket) {
@@ -421,6 +474,7 @@ void Daemon::check_listeners_held(SocketState& socket, const char* when) {
       "the next connection starts it again",
       socket.unit.service, instances_.at(socket.run.instance_key)->pid, socket.unit.name, when);
   socket.run.held_listeners = false;
+  socket.run.let_go = true;
   stop_service(socket);
 }
 

@@ -5,7 +5,10 @@ curl reaches a local HTTP server through systemd-socket-proxyd started on the fi
 connection; the proxy exits when idle (--exit-idle-time), and the next connection starts it
 again, because usherd keeps its own copy of the listening socket. Also inetd's "wait" mode
 (StandardInput=socket: the datagram socket itself on stdin), Restart= with its back-off and
-RestartPreventExitStatus=, and stopping: ExecStop= with $MAINPID, then KillMode=.
+RestartPreventExitStatus=, stopping: ExecStop= with $MAINPID, then KillMode=, and Type=oneshot:
+its ExecStart= lines one after another, then ExecStartPost=, then the socket watched again.
+A service that lets the sockets go is stopped even when it loses the first stop signal (as
+sshd does when the signal arrives just before it re-executes itself).
 """
 
 import http.server
@@ -237,6 +240,110 @@ def test_stop_with_kill_mode_control_group_ends_the_child_too():
     main_pid, child, stopped = run_and_stop("control-group")
     check_eq(stopped, main_pid, "ExecStop= saw $MAINPID")
     check(wait_gone(child), "KillMode=control-group: the main's child was stopped too")
+
+
+ONESHOT_SERVE = """\
+import socket, sys
+listener = socket.socket(fileno=3)
+conn, _ = listener.accept()
+conn.sendall(b"served\\n")
+conn.close()
+with open(sys.argv[1], "a") as f:
+    f.write("serve\\n")
+"""
+
+
+def test_oneshot_runs_every_exec_start_in_order_then_exec_start_post_then_watches_again():
+    tmp = harness.TempDir("usherd-oneshot.")
+    with tmp:
+        order = os.path.join(tmp.path, "order")
+        never = os.path.join(tmp.path, "never")
+        script = os.path.join(tmp.path, "serve.py")
+        harness.write_file(script, ONESHOT_SERVE)
+        units = {
+            "job.socket": "[Socket]\nListenStream=127.0.0.1:0\n",
+            "job.service": "[Service]\nType=oneshot\n"
+                           f"ExecStart=/bin/sh -c 'echo first >> {order}'\n"
+                           "ExecStart=-/bin/false\n"
+                           f"ExecStart=/usr/bin/python3 {script} {order}\n"
+                           f"ExecStartPost=/bin/sh -c 'echo post >> {order}'\n",
+            "bad.socket": "[Socket]\nListenStream=127.0.0.1:0\n",
+            "bad.service": "[Service]\nType=oneshot\nExecStart=/bin/false\n"
+                           f"ExecStart=/bin/sh -c 'echo ran >> {never}'\nRestartSec=1min\n",
+        }
+        with harness.Usherd(units) as usherd:
+            port = usherd.port("job.socket")
+            for round_ in (1, 2):
+                mark = usherd.log_mark()
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                    s.settimeout(10)
+                    check_eq(s.recv(64), b"served\n", f"round {round_}: the third ExecStart= "
+                                                       "took the connection")
+                usherd.wait_log(r"finished service=job\.service socket=job\.socket",
+                                start_at=mark, what=f"round {round_}: the oneshot finished")
+                with open(order) as f:
+                    check_eq(f.read(), "first\nserve\npost\n" * round_,
+                             f"round {round_}: ExecStart= in order (a '-' failure passed over), "
+                             "then ExecStartPost=")
+                check_eq(usherd.socket_status("job.socket").get("service_state"), "idle",
+                         f"round {round_}: the socket is watched again")
+
+            mark = usherd.log_mark()
+            socket.create_connection(("127.0.0.1", usherd.port("bad.socket")), timeout=10).close()
+            usherd.wait_log(r"watch socket=bad\.socket again in", start_at=mark,
+                            what="the failed oneshot backing off")
+            check(not os.path.exists(never), "a failing ExecStart= ends the oneshot there")
+
+
+LETS_GO = """\
+import os, signal, sys, time
+terms = []
+def on_usr1(sig, frame):
+    os.close(3)  # lets usherd's listening socket go, as sshd does before re-executing
+def on_term(sig, frame):
+    terms.append(sig)
+    if len(terms) > 1:
+        sys.exit(0)
+    # The first SIGTERM is lost, as when it reaches sshd's old image just before its execve.
+signal.signal(signal.SIGUSR1, on_usr1)
+signal.signal(signal.SIGTERM, on_term)
+import socket
+notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+notify.connect(os.environ["NOTIFY_SOCKET"])
+notify.send(b"READY=1")
+while True:
+    time.sleep(1)
+"""
+
+
+def test_a_service_that_lets_the_sockets_go_is_stopped_even_if_it_loses_the_first_signal():
+    tmp = harness.TempDir("usherd-letgo.")
+    with tmp:
+        script = os.path.join(tmp.path, "letgo.py")
+        harness.write_file(script, LETS_GO)
+        units = {
+            "letgo.socket": "[Socket]\nListenStream=127.0.0.1:0\n",
+            "letgo.service": f"[Service]\nType=notify\nExecStart=/usr/bin/python3 {script}\n"
+                             # ends once the service has closed the socket (fd 3)
+                             "ExecReload=/bin/sh -c 'kill -USR1 $MAINPID; "
+                             "while [ -e /proc/$MAINPID/fd/3 ]; do sleep 0.05; done'\n",
+        }
+        with harness.Usherd(units) as usherd:
+            mark = usherd.log_mark()
+            socket.create_connection(("127.0.0.1", usherd.port("letgo.socket")), timeout=10).close()
+            usherd.wait_log(r"started service=letgo\.service", start_at=mark, what="the service")
+            mark = usherd.log_mark()
+            usherd.usherctl("reload")
+            usherd.wait_log(r"service=letgo\.service pid=\d+ no longer holds the listening "
+                            r"sockets", start_at=mark, what="the sockets let go")
+            usherd.wait_log(r"stop service=letgo\.service pid=\d+ still running: Terminated again",
+                            start_at=mark, what="the stop signal sent once more")
+            usherd.wait_log(r"end instance=letgo\.service .*status=exited code=0", start_at=mark,
+                            timeout=10, what="the service stopped by the second signal")
+            # The connection it never accepted is still queued: it starts the service again,
+            # with the sockets.
+            usherd.wait_log(r"activate socket=letgo\.socket", start_at=mark,
+                            what="the queued connection starting it again")
 
 
 if __name__ == "__main__":

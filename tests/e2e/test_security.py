@@ -14,6 +14,8 @@
 - Path sockets (ListenStream=/path) get SocketUser=, SocketGroup= and SocketMode= exactly,
   parent directories DirectoryMode=, and the kernel enforces them: the owner connects, a
   user outside owner and group gets EACCES.
+- Each command's own prefix decides its credentials: ExecStartPre=/ExecStart=/ExecStartPost=
+  lines marked '+' or '!' run as root, the others as User=, whatever the other lines say.
 
 (READY=1 from a process outside an instance's tree: test_budget.py. No usherd fd or
 variable in 10,000 handoffs: test_handoff.py. Hostile input: test_bad_input.py.)
@@ -190,6 +192,37 @@ def test_path_sockets_get_the_owner_group_and_mode_asked_for():
                      "the two connections that got in were served")
     print(f"SocketUser={harness.TEST_USER} SocketGroup=users SocketMode=0600 -> {uid}:{users} 0600; "
           f"SocketGroup=users SocketMode=0660 -> 0:{users} 0660; defaults -> 0:0 0666; enforced")
+
+
+def test_plus_and_bang_commands_skip_user_and_the_others_run_as_the_user():
+    uid, _, _ = harness.ensure_test_user()
+    with harness.TempDir("usherd-prefix.") as tmp:
+        os.chmod(tmp, 0o777)  # written by the unit's user and by root
+
+        def write_uid(name):
+            return f"/bin/sh -c 'id -u > {tmp}/{name}'"
+
+        units = {
+            "prefix.socket": "[Socket]\nListenStream=127.0.0.1:0\n",
+            "prefix.service": f"[Service]\nType=oneshot\nUser={harness.TEST_USER}\n"
+                              f"ExecStartPre=+{write_uid('pre_plus')}\n"
+                              f"ExecStartPre={write_uid('pre_user')}\n"
+                              f"ExecStart=!{write_uid('main_bang')}\n"
+                              f"ExecStart={write_uid('main_user')}\n"
+                              f"ExecStartPost=+{write_uid('post_plus')}\n",
+        }
+        with harness.Usherd(units) as usherd:
+            mark = usherd.log_mark()
+            socket.create_connection(("127.0.0.1", usherd.port("prefix.socket")), timeout=10).close()
+            usherd.wait_log(r"finished service=prefix\.service", start_at=mark,
+                            what="the oneshot's commands")
+        ran_as = {}
+        for name in ("pre_plus", "pre_user", "main_bang", "main_user", "post_plus"):
+            with open(os.path.join(tmp, name)) as f:
+                ran_as[name] = int(f.read())
+    check_eq(ran_as, {"pre_plus": 0, "pre_user": uid, "main_bang": 0, "main_user": uid,
+                      "post_plus": 0},
+             "each command's own prefix decides: '+' and '!' as root, the rest as User=")
 
 
 if __name__ == "__main__":
