@@ -112,7 +112,8 @@ std::shared_ptr<ServicePlan> Daemon::make_plan(const units::ServiceUnit& unit, s
 
   // User=/Group= apply to every command but those prefixed '+' (full privileges) or '!'
   // (credentials not applied), each judged by its own prefix.
-  const std::optional<activation::Credentials> creds = base.credentials;
+  plan->user_credentials = base.credentials;
+  const std::optional<activation::Credentials>& creds = plan->user_credentials;
   auto build = [&](const units::ExecCommand& cmd, activation::SpawnPlan& out) -> bool {
     auto argv = units::expand_exec_argv(cmd, env);
     if (!argv) {

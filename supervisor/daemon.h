@@ -63,6 +63,8 @@ struct ServicePlan {
   /// when the last one has exited successfully.
   std::vector<activation::SpawnPlan> main_commands;
   std::vector<bool> main_ignore_failure;
+  /// User=/Group= resolved; what every command not prefixed '+' or '!' runs as.
+  std::optional<activation::Credentials> user_credentials;
   bool instance_specifiers = false;  ///< the template needs instantiating per instance
   bool stdin_socket = false;
   enum class Out { null, socket, journal } out = Out::journal, err = Out::journal;

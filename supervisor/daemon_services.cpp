@@ -71,6 +71,8 @@ std::optional<std::vector<activation::SpawnPlan>> service_commands(
     spawn.path = cmd.path;
     spawn.argv = std::move(*argv);
     spawn.env = env;
+    spawn.credentials =
+        cmd.full_privileges || cmd.skip_credentials ? std::nullopt : plan.user_credentials;
     out.push_back(std::move(spawn));
   }
   return out;

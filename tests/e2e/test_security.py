@@ -14,8 +14,9 @@
 - Path sockets (ListenStream=/path) get SocketUser=, SocketGroup= and SocketMode= exactly,
   parent directories DirectoryMode=, and the kernel enforces them: the owner connects, a
   user outside owner and group gets EACCES.
-- Each command's own prefix decides its credentials: ExecStartPre=/ExecStart=/ExecStartPost=
-  lines marked '+' or '!' run as root, the others as User=, whatever the other lines say.
+- Each command's own prefix decides its credentials: ExecStartPre=/ExecStart=/ExecStartPost=/
+  ExecStop= lines marked '+' or '!' run as root, the others as User=, whatever the other
+  lines say.
 
 (READY=1 from a process outside an instance's tree: test_budget.py. No usherd fd or
 variable in 10,000 handoffs: test_handoff.py. Hostile input: test_bad_input.py.)
@@ -199,8 +200,10 @@ def test_plus_and_bang_commands_skip_user_and_the_others_run_as_the_user():
     with harness.TempDir("usherd-prefix.") as tmp:
         os.chmod(tmp, 0o777)  # written by the unit's user and by root
 
+        # Appended: nobody takes the connection, so the oneshot runs again after it finishes
+        # (as often as it gets to before usherd stops); every run must say the same.
         def write_uid(name):
-            return f"/bin/sh -c 'id -u > {tmp}/{name}'"
+            return f"/bin/sh -c 'id -u >> {tmp}/{name}'"
 
         units = {
             "prefix.socket": "[Socket]\nListenStream=127.0.0.1:0\n",
@@ -210,18 +213,31 @@ def test_plus_and_bang_commands_skip_user_and_the_others_run_as_the_user():
                               f"ExecStart=!{write_uid('main_bang')}\n"
                               f"ExecStart={write_uid('main_user')}\n"
                               f"ExecStartPost=+{write_uid('post_plus')}\n",
+            "stopper.socket": "[Socket]\nListenStream=127.0.0.1:0\n",
+            "stopper.service": f"[Service]\nUser={harness.TEST_USER}\n"
+                               "ExecStart=+/bin/sleep 1000\n"
+                               f"ExecStop=+{write_uid('stop_plus')}\n"
+                               f"ExecStop={write_uid('stop_user')}\n",
         }
         with harness.Usherd(units) as usherd:
             mark = usherd.log_mark()
             socket.create_connection(("127.0.0.1", usherd.port("prefix.socket")), timeout=10).close()
             usherd.wait_log(r"finished service=prefix\.service", start_at=mark,
                             what="the oneshot's commands")
+            socket.create_connection(("127.0.0.1", usherd.port("stopper.socket")),
+                                     timeout=10).close()
+            usherd.wait_log(r"started service=stopper\.service", start_at=mark,
+                            what="the service whose ExecStop= lines run at usherd's stop")
+            check_eq(usherd.stop(), 0, "usherd exit code")
         ran_as = {}
-        for name in ("pre_plus", "pre_user", "main_bang", "main_user", "post_plus"):
+        for name in ("pre_plus", "pre_user", "main_bang", "main_user", "post_plus", "stop_plus",
+                     "stop_user"):
             with open(os.path.join(tmp, name)) as f:
-                ran_as[name] = int(f.read())
+                uids = set(f.read().split())
+            check_eq(len(uids), 1, f"{name}: one uid in every run ({uids})")
+            ran_as[name] = int(uids.pop())
     check_eq(ran_as, {"pre_plus": 0, "pre_user": uid, "main_bang": 0, "main_user": uid,
-                      "post_plus": 0},
+                      "post_plus": 0, "stop_plus": 0, "stop_user": uid},
              "each command's own prefix decides: '+' and '!' as root, the rest as User=")
 
 
