@@ -144,14 +144,6 @@ USHERD_CHILD_FN bool is_kept(const ChildPlan* plan, int fd) {
   return false;
 }
 
-// The mapping whose target is fd (validate() made targets unique and clear_nonblock name
-// only mapped ones).
-USHERD_CHILD_FN std::size_t index_of_target(const ChildPlan* plan, int fd) {
-  std::size_t i = 0;
-  while (i + 1 < plan->fd_count && plan->fds[i].target != fd) ++i;
-  return i;
-}
-
 USHERD_CHILD_FN int parse_fd_name(const char* name) {
   if (*name == '\0') return -1;
   long value = 0;
@@ -223,16 +215,11 @@ USHERD_CHILD_FN void place_fds(ChildPlan* plan, rlim_t inherited_soft) {
     long r = sys(SYS_dup3, plan->temp_fds[i], plan->fds[i].target, 0);
     if (failed(r)) fail_child(plan, ChildStage::fds, r);
   }
-  // O_NONBLOCK belongs to the open file, which targets fed by one source share: cleared once.
   for (std::size_t i = 0; i < plan->clear_nonblock_count; ++i) {
     int fd = plan->clear_nonblock[i];
-    bool done = false;
-    for (std::size_t j = 0; j < i && !done; ++j)
-      done = plan->temp_fds[index_of_target(plan, plan->clear_nonblock[j])] ==
-             plan->temp_fds[index_of_target(plan, fd)];
-    if (done) continue;
     long flags = sys(SYS_fcntl, fd, F_GETFL);
     if (failed(flags)) fail_child(plan, ChildStage::nonblock, flags);
+    // Targets fed by one source share its open file: once cleared, the others see it so.
     if ((flags & O_NONBLOCK) == 0) continue;
     long r = sys(SYS_fcntl, fd, F_SETFL, flags & ~static_cast<long>(O_NONBLOCK));
     if (failed(r)) fail_child(plan, ChildStage::nonblock, r);
