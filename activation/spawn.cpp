@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <set>
 
 #include "activation/spawn_child.h"
@@ -149,6 +151,8 @@ struct PreparedChild {
   std::vector<ChildFdMove> fds;
   std::vector<int> temp_fds;
   std::vector<ChildRLimit> rlimits;
+  std::vector<int> sent_fds;      ///< a spare's sources, in the order they are sent
+  std::vector<int> received_fds;  ///< and the numbers the spare receives them as
   ChildPlan child;
 
   PreparedChild() = default;
@@ -212,20 +216,36 @@ struct PreparedChild {
     child.reset_signals = g_reset_signals.load(std::memory_order_relaxed);
     child.failure = failure;
   }
+
+  /// For a spare: the distinct sources, to be sent in this order; false if there are more
+  /// than one message carries.
+  bool send_sources() {
+    sent_fds.clear();
+    for (const auto& m : fds)
+      if (std::find(sent_fds.begin(), sent_fds.end(), m.source) == sent_fds.end())
+        sent_fds.push_back(m.source);
+    if (sent_fds.size() > kMaxSpareFds) return false;
+    received_fds.assign(sent_fds.size(), -1);
+    child.sent_fds = sent_fds.data();
+    child.received_fds = received_fds.data();
+    child.sent_count = sent_fds.size();
+    return true;
+  }
 };
 
 // clone() with every signal blocked (the raw call: glibc's sigprocmask keeps its internal
 // ones open), so no handler of ours runs in the child on shared memory before it resets
 // dispositions. child_tid, if given, is cleared by the kernel when the child leaves this
 // memory (CLONE_CHILD_CLEARTID: at its execve, or its exit if it never gets there).
-Result<SpawnedProcess> clone_child(ChildPlan& child, void* stack_top, int flags, pid_t* child_tid) {
+Result<SpawnedProcess> clone_child(int (*entry)(void*), void* arg, void* stack_top, int flags,
+                                   pid_t* child_tid) {
   std::uint64_t all = ~0ULL;
   std::uint64_t old = 0;
   if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof all) != 0)
     return fail_errno("spawn: block signals");
   int pidfd = -1;
-  pid_t pid = clone(run_spawn_child, stack_top, flags | CLONE_VM | CLONE_PIDFD | SIGCHLD, &child,
-                    &pidfd, nullptr, child_tid);
+  pid_t pid = clone(entry, stack_top, flags | CLONE_VM | CLONE_PIDFD | SIGCHLD, arg, &pidfd,
+                    nullptr, child_tid);
   int clone_errno = errno;
   syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, nullptr, sizeof old);
   if (pid < 0) return fail("spawn: clone", clone_errno);
@@ -241,7 +261,7 @@ Result<SpawnedProcess> spawn(const SpawnPlan& plan) {
   prepared.prepare(plan, &failure);
   auto stack_top = child_stack.top();
   if (!stack_top) return tl::unexpected(stack_top.error());
-  auto spawned = clone_child(prepared.child, *stack_top, CLONE_VFORK, nullptr);
+  auto spawned = clone_child(run_spawn_child, &prepared.child, *stack_top, CLONE_VFORK, nullptr);
   if (!spawned) return spawned;
   if (failure.stage != ChildStage::none) {
     // The child has _exit(127)ed (CLONE_VFORK returned); reap it through its pidfd so no
@@ -264,6 +284,8 @@ struct Launcher::Slot {
   ChildStack stack;
   alignas(8) pid_t word = 0;  ///< the child's tid until it execs or exits, then 0
   pid_t pid = 0;
+  SpareChild spare;  ///< what a spare cloned on this slot reads
+  UniqueFd pidfd;    ///< a spare's pidfd, until it is launched (then the caller's)
 
   bool busy() const { return __atomic_load_n(&word, __ATOMIC_ACQUIRE) != 0; }
 };
@@ -274,9 +296,10 @@ Launcher::~Launcher() {
   // A child still before its execve runs on a slot's stack and reads its plan: wait for it
   // (the kernel wakes the futex when it clears the word), a bounded time. One that does not
   // get there (an exec stuck on a dead file system) keeps its slot: the memory is let go
-  // of rather than pulled from under it.
+  // of rather than pulled from under it. A spare is told to leave first, and reaped.
+  discard_spare();
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-  for (auto& slot : busy_) {
+  auto wait_out = [&](std::unique_ptr<Slot>& slot) {
     while (slot->busy()) {
       auto left = deadline - std::chrono::steady_clock::now();
       if (left <= std::chrono::steady_clock::duration::zero()) break;
@@ -286,10 +309,155 @@ Launcher::~Launcher() {
       if (seen != 0) syscall(SYS_futex, &slot->word, FUTEX_WAIT, seen, &ts, nullptr, 0);
     }
     if (slot->busy()) (void)slot.release();  // leaked on purpose, see above
+  };
+  for (auto& slot : busy_) wait_out(slot);
+  for (auto& slot : retired_) {
+    wait_out(slot);
+    // Past its exit_mm (the word is clear), nothing stops it from becoming waitable.
+    if (slot) reap_spare(*slot, 0);
   }
 }
 
+std::unique_ptr<Launcher::Slot> Launcher::take_slot() {
+  if (free_.empty()) return std::make_unique<Slot>();
+  std::unique_ptr<Slot> slot = std::move(free_.back());
+  free_.pop_back();
+  return slot;
+}
+
+Result<void> Launcher::prestart() {
+  if (spare_) {
+    if (spare_->busy()) return {};
+    discard_spare();  // it died (killed from outside): make another
+  }
+  std::unique_ptr<Slot> slot = take_slot();
+  auto stack_top = slot->stack.top();
+  if (!stack_top) {
+    free_.push_back(std::move(slot));
+    return tl::unexpected(stack_top.error());
+  }
+  int ends[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends) != 0) {
+    free_.push_back(std::move(slot));
+    return fail_errno("spare: socketpair");
+  }
+  UniqueFd ours(ends[0]);
+  UniqueFd theirs(ends[1]);  // closed here once the clone has copied it
+  slot->plan = SpawnPlan{};
+  slot->failure = ChildFailure{};
+  slot->spare = SpareChild{theirs.get(), getpid(), g_reset_signals.load(std::memory_order_relaxed),
+                           &slot->prepared.child, kSpareWait};
+  __atomic_store_n(&slot->word, -1, __ATOMIC_RELEASE);
+  auto spawned =
+      clone_child(run_spare_child, &slot->spare, *stack_top, CLONE_CHILD_CLEARTID, &slot->word);
+  if (!spawned) {
+    __atomic_store_n(&slot->word, 0, __ATOMIC_RELEASE);
+    free_.push_back(std::move(slot));
+    return tl::unexpected(spawned.error());
+  }
+  slot->pid = spawned->pid;
+  slot->pidfd = std::move(spawned->pidfd);
+  spare_ = std::move(slot);
+  spare_channel_ = std::move(ours);
+  return {};
+}
+
+bool Launcher::has_spare() const {
+  return spare_ && spare_->busy();
+}
+
+pid_t Launcher::spare_pid() const {
+  return has_spare() ? spare_->pid : 0;
+}
+
+void Launcher::discard_spare() {
+  if (!spare_) return;
+  wake_spare(*spare_, kSpareLeave);
+  spare_channel_.reset();
+  retired_.push_back(std::move(spare_));
+  collect();
+}
+
+void Launcher::wake_spare(Slot& slot, int go) {
+  __atomic_store_n(&slot.spare.go, go, __ATOMIC_RELEASE);
+  syscall(SYS_futex, &slot.spare.go, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+}
+
+bool Launcher::reap_spare(Slot& slot, int flags) {
+  siginfo_t info{};
+  int rc;
+  while ((rc = waitid(static_cast<idtype_t>(P_PIDFD), slot.pidfd.get(), &info, WEXITED | flags)) !=
+             0 &&
+         errno == EINTR) {
+  }
+  // ECHILD: a subreaper's sweep of untracked children (usherd's) got to it first.
+  if (rc == 0 && info.si_pid == 0) return false;  // not waitable yet
+  slot.pidfd.reset();
+  return true;
+}
+
+std::optional<SpawnedProcess> Launcher::launch_on_spare(SpawnPlan& plan) {
+  Slot& slot = *spare_;
+  if (!slot.busy()) {
+    discard_spare();
+    return std::nullopt;
+  }
+  slot.plan = std::move(plan);
+  slot.failure = ChildFailure{};
+  slot.prepared.prepare(slot.plan, &slot.failure);
+  if (!slot.prepared.send_sources()) {
+    plan = std::move(slot.plan);  // too many fds for one message: the spare waits on
+    return std::nullopt;
+  }
+  {
+    const auto& fds = slot.prepared.sent_fds;
+    alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxSpareFds)] = {};
+    char byte = 'L';
+    struct iovec iov {
+      &byte, 1
+    };
+    struct msghdr msg {};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (!fds.empty()) {
+      msg.msg_control = control;
+      msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+      struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+      cmsg->cmsg_level = SOL_SOCKET;
+      cmsg->cmsg_type = SCM_RIGHTS;
+      cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+      std::memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * fds.size());
+    }
+    ssize_t n;
+    while ((n = sendmsg(spare_channel_.get(), &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+    }
+    if (n != 1) {
+      // The spare died since the look above (EPIPE), or the kernel refused the message: it is
+      // let go of, and the caller clones as usual.
+      plan = std::move(slot.plan);
+      discard_spare();
+      return std::nullopt;
+    }
+  }
+  wake_spare(slot, kSpareLaunch);
+  spare_channel_.reset();
+  SpawnedProcess launched{slot.pid, std::move(slot.pidfd)};
+  busy_.push_back(std::move(spare_));
+  return launched;
+}
+
 void Launcher::collect() {
+  for (std::size_t i = 0; i < retired_.size();) {
+    Slot& slot = *retired_[i];
+    if (slot.busy() || !reap_spare(slot, WNOHANG)) {
+      ++i;
+      continue;
+    }
+    free_.push_back(std::move(retired_[i]));
+    retired_[i] = std::move(retired_.back());
+    retired_.pop_back();
+  }
+
   for (std::size_t i = 0; i < busy_.size();) {
     Slot& slot = *busy_[i];
     if (slot.busy()) {
@@ -313,13 +481,10 @@ Result<SpawnedProcess> Launcher::launch(SpawnPlan&& plan) {
     return fail("spawn: " + std::to_string(busy_.size()) +
                     " processes still starting (none has reached execve)",
                 EAGAIN);
-  std::unique_ptr<Slot> slot;
-  if (!free_.empty()) {
-    slot = std::move(free_.back());
-    free_.pop_back();
-  } else {
-    slot = std::make_unique<Slot>();
+  if (spare_) {
+    if (auto launched = launch_on_spare(plan)) return std::move(*launched);
   }
+  std::unique_ptr<Slot> slot = take_slot();
   slot->plan = std::move(plan);
   slot->failure = ChildFailure{};
   slot->prepared.prepare(slot->plan, &slot->failure);
@@ -330,7 +495,8 @@ Result<SpawnedProcess> Launcher::launch(SpawnPlan&& plan) {
   }
   // Non-zero before the clone: the kernel only ever clears it.
   __atomic_store_n(&slot->word, -1, __ATOMIC_RELEASE);
-  auto spawned = clone_child(slot->prepared.child, *stack_top, CLONE_CHILD_CLEARTID, &slot->word);
+  auto spawned = clone_child(run_spawn_child, &slot->prepared.child, *stack_top,
+                             CLONE_CHILD_CLEARTID, &slot->word);
   if (!spawned) {
     __atomic_store_n(&slot->word, 0, __ATOMIC_RELEASE);
     free_.push_back(std::move(slot));

@@ -388,6 +388,7 @@ void Daemon::begin_shutdown() {
   if (stopping_) return;
   stopping_ = true;
   if (under_systemd_) sd_notify(0, "STOPPING=1");
+  launcher_.discard_spare();
   for (auto& s : sockets_) {
     for (auto& l : s->listeners) {
       if (l->pause_timer) l->pause_timer->cancel();
@@ -428,6 +429,7 @@ void Daemon::housekeeping() {
     s->output_log.flush(now, s->unit.name);
   }
   reap_orphans();
+  refill_spare();
   state_file_.flush();  // the '-' lines of the last second, if no spawn took them along
   update_title();
   if (under_systemd_) {

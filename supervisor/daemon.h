@@ -235,6 +235,8 @@ class Daemon {
   void prepare_runtime_directories(const ServicePlan& plan, const std::string& name);
   void launch_connection(PendingSpawn&& pending, activation::SpawnPlan&& spawn);
   void finish_launches();
+  /// Clones the launcher's next spare child once the ready handlers have run.
+  void refill_spare();
   void spawn_failed(const std::string& socket, const std::string& name, const std::string& peer,
                     std::optional<policy::InstanceId> admission, const Error& error,
                     Clock::time_point now, bool launch_failed = false);
@@ -335,6 +337,10 @@ class Daemon {
   bool held_timer_armed_ = false;
   /// Starts connections' instances without waiting for their execve (activation/spawn.h).
   activation::Launcher launcher_;
+  /// A refill of the launcher's spare is queued behind the handlers already ready.
+  bool spare_queued_ = false;
+  /// A connection has been launched: keep a spare from now on.
+  bool spares_wanted_ = false;
 };
 
 }  // namespace usherd::supervisor

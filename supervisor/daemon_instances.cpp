@@ -105,6 +105,27 @@ void Daemon::launch_connection(PendingSpawn&& pending, activation::SpawnPlan&& s
       track_instance(socket, std::move(plan), Instance::Role::connection, std::move(pending),
                      launched->pid, std::move(launched->pidfd));
   launched_.push_back(instance.key);
+  spares_wanted_ = true;
+}
+
+void Daemon::refill_spare() {
+  // The next connection's process is cloned ahead of it: the clone, its session and the
+  // closing of usherd's fds happen off the path between that accept and that exec
+  // (activation::Launcher::prestart). Not right after a launch: the spare just woken is
+  // queued on the loop's own core (the kernel places a woken task beside its waker), and would
+  // wait for the clone of its successor. An instance's exit is the time: whatever it launched
+  // has exec'd by then, and at the pace of one connection after another the next one is still
+  // on its way; the housekeeping tick refills after long-lived instances. Queued behind the
+  // handlers already ready, so connections waiting are accepted first. One spare, and only
+  // once usherd has launched a connection: an Accept=no-only usherd never keeps one.
+  if (!spares_wanted_ || spare_queued_ || stopping_ || launcher_.has_spare()) return;
+  spare_queued_ = true;
+  asio::post(io_, [this] {
+    spare_queued_ = false;
+    if (stopping_) return;
+    if (auto made = launcher_.prestart(); !made)
+      spdlog::debug("spare process: {} (connections clone their own)", made.error().to_string());
+  });
 }
 
 void Daemon::identify(PendingSpawn& spawned, pid_t pid, int pidfd) {
@@ -385,6 +406,7 @@ void Daemon::on_exit(std::uint64_t key) {
     if (it == instances_.end()) return;
   }
   Clock::time_point now = Clock::now();
+  refill_spare();
   std::optional<activation::ExitStatus> status;
   if (!instance.adopted) {
     auto reaped = activation::try_reap(instance.pidfd->native_handle());

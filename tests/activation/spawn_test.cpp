@@ -15,6 +15,7 @@
 
 #include "activation/credentials.h"
 #include "activation/process.h"
+#include "activation/spawn_child.h"
 #include "tests/activation/test_support.h"
 
 using namespace usherd;
@@ -28,6 +29,7 @@ struct ProbeReport {
   pid_t pid = 0;
   pid_t sid = 0;
   pid_t pgid = 0;
+  int pdeathsig = -1;
   std::string tty;
   std::map<int, std::string> fds;  // fd -> "block" | "nonblock"
   rlim_t nofile_soft = 0;
@@ -55,6 +57,8 @@ ProbeReport parse_report(const std::string& text) {
       words >> report.pgid;
     else if (key == "tty")
       words >> report.tty;
+    else if (key == "pdeathsig")
+      words >> report.pdeathsig;
     else if (key == "fd") {
       int fd;
       std::string mode;
@@ -515,6 +519,35 @@ TEST_CASE(
 
 // --- Launcher: the same child, started without waiting for its execve ---------------------
 
+namespace {
+
+// Reads the report of a listen_fds_probe launched with {"LISTEN_FDS=1", "LISTEN_PID=1"} and a
+// non-blocking connection, waits for its exit, and checks the hygiene every instance gets.
+void check_launched_probe(int report_fd, Launcher& launcher, const SpawnedProcess& child) {
+  auto report = parse_report(read_all(report_fd));
+  REQUIRE(report.complete);
+  CHECK(wait_exit(child.pidfd.get()).code_or_signal == 0);
+  CHECK(launcher.take_failure(child.pid) == std::nullopt);
+  CHECK(launcher.starting() == 0);
+
+  CHECK(report.pid == child.pid);
+  CHECK(report.fds ==
+        std::map<int, std::string>{{0, "block"}, {1, "block"}, {2, "block"}, {3, "nonblock"}});
+  CHECK(report.nofile_soft == 1024);
+  CHECK(report.nofile_hard == expected_hard());
+  CHECK(report.sigblk == "0000000000000000");
+  CHECK(report.sigign == "0000000000000000");
+  CHECK(report.sid == report.pid);
+  CHECK(report.pgid == report.pid);
+  CHECK(report.tty == "0");
+  CHECK(report.pdeathsig == 0);
+  CHECK(report.cwd == "/tmp");
+  CHECK(report.env ==
+        std::vector<std::string>{"LISTEN_FDS=1", "LISTEN_PID=" + std::to_string(child.pid)});
+}
+
+}  // namespace
+
 TEST_CASE("a launched child gets the same hygiene as a spawned one, and its own LISTEN_PID",
           "[activation][launcher]") {
   ParentStateGuard guard;
@@ -530,22 +563,7 @@ TEST_CASE("a launched child gets the same hygiene as a spawned one, and its own 
   // The child's fd table was copied at the clone: closing ours at once takes nothing from it.
   theirs.reset();
 
-  auto report = parse_report(read_all(ours.get()));
-  REQUIRE(report.complete);
-  CHECK(wait_exit(child->pidfd.get()).code_or_signal == 0);
-  CHECK(launcher.take_failure(child->pid) == std::nullopt);
-  CHECK(launcher.starting() == 0);
-
-  CHECK(report.pid == child->pid);
-  CHECK(report.fds ==
-        std::map<int, std::string>{{0, "block"}, {1, "block"}, {2, "block"}, {3, "nonblock"}});
-  CHECK(report.nofile_soft == 1024);
-  CHECK(report.sigblk == "0000000000000000");
-  CHECK(report.sigign == "0000000000000000");
-  CHECK(report.sid == report.pid);
-  CHECK(report.cwd == "/tmp");
-  CHECK(report.env ==
-        std::vector<std::string>{"LISTEN_FDS=1", "LISTEN_PID=" + std::to_string(child->pid)});
+  check_launched_probe(ours.get(), launcher, *child);
 }
 
 TEST_CASE("a launched child that fails before execve reports the stage once it has exited",
@@ -649,4 +667,201 @@ TEST_CASE("beyond its limit of starting children a launcher refuses with EAGAIN,
   REQUIRE_FALSE(refused);
   CHECK(refused.error().code == EAGAIN);
   CHECK(no_zombie_children());
+}
+
+// --- Spares: a child cloned ahead, which the next launch makes the instance ----------------
+
+namespace {
+
+// /bin/echo WORD with /dev/null on 0 and 2 and out on 1.
+SpawnPlan echo_plan(int null_fd, int out_fd, const std::string& word) {
+  SpawnPlan plan;
+  plan.path = "/bin/echo";
+  plan.argv = {"echo", word};
+  plan.fds = {{null_fd, 0}, {out_fd, 1}, {null_fd, 2}};
+  return plan;
+}
+
+// The exit of a process that has ended but is not reaped yet (left waitable).
+siginfo_t peek_exit(int pidfd) {
+  REQUIRE(wait_readable(pidfd, std::chrono::seconds(20)));
+  siginfo_t info{};
+  REQUIRE(waitid(static_cast<idtype_t>(P_PIDFD), pidfd, &info, WEXITED | WNOWAIT) == 0);
+  return info;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "a launched spare gets the same hygiene as a cloned child: the fds, limits, signals "
+    "and session of the plan",
+    "[activation][launcher][spare]") {
+  ParentStateGuard guard;
+  make_parent_hostile();
+  auto before = open_leaky_fds(300);  // in the spare's table from its clone: closed ahead
+  Launcher launcher;
+  REQUIRE(launcher.prestart());
+  pid_t spare = launcher.spare_pid();
+  REQUIRE(spare > 0);
+  CHECK(launcher.starting() == 0);  // a spare is not a starting instance
+  REQUIRE(launcher.prestart());     // one spare at a time
+  CHECK(launcher.spare_pid() == spare);
+  auto after = open_leaky_fds(50);  // opened after its clone: never in its table
+  auto [ours, theirs] = make_socketpair(SOCK_NONBLOCK);
+  auto null = open_dev_null();
+
+  auto child =
+      launcher.launch(listen_fds_probe(null.get(), theirs.get(), {"LISTEN_FDS=1", "LISTEN_PID=1"}));
+  REQUIRE(child);
+  CHECK(child->pid == spare);
+  CHECK_FALSE(launcher.has_spare());
+  // The message carries the fds: closing ours at once takes nothing from the spare.
+  theirs.reset();
+  null.reset();
+
+  check_launched_probe(ours.get(), launcher, *child);
+  CHECK(no_zombie_children());
+}
+
+TEST_CASE("a spare ends with the process that cloned it, however that process ends",
+          "[activation][launcher][spare]") {
+  // A process that clones a spare and ends at once, without a destructor: the spare must not
+  // wait on, parked, for a launch that can never come.
+  auto [pid_read, pid_write] = make_pipe();
+  pid_t process = fork();
+  REQUIRE(process >= 0);
+  if (process == 0) {
+    auto* launcher = new Launcher;  // never destroyed
+    pid_t spare = launcher->prestart() ? launcher->spare_pid() : 0;
+    (void)!::write(pid_write.get(), &spare, sizeof spare);
+    _exit(0);
+  }
+  pid_write.reset();
+  pid_t orphan = 0;
+  REQUIRE(wait_readable(pid_read.get(), std::chrono::seconds(20)));
+  REQUIRE(::read(pid_read.get(), &orphan, sizeof orphan) == sizeof orphan);
+  REQUIRE(orphan > 0);
+  auto orphan_fd = open_pidfd(orphan);  // reparented away from us, but it can be watched
+  int exited = 0;
+  REQUIRE(waitpid(process, &exited, 0) == process);
+  // (no pidfd: it had ended and been reaped already)
+  if (orphan_fd) CHECK(wait_readable(orphan_fd->get(), std::chrono::seconds(20)));
+  CHECK(no_zombie_children());
+}
+
+TEST_CASE("a spare let go of, or left waiting when its launcher ends, exits unused and is reaped",
+          "[activation][launcher][spare]") {
+  Launcher launcher;
+  REQUIRE(launcher.prestart());
+  auto first = open_pidfd(launcher.spare_pid());
+  REQUIRE(first);
+  launcher.discard_spare();
+  CHECK_FALSE(launcher.has_spare());
+  siginfo_t ended = peek_exit(first->get());
+  CHECK(ended.si_code == CLD_EXITED);
+  CHECK(ended.si_status == 0);
+  CHECK(launcher.starting() == 0);  // collects: the spare is reaped
+  CHECK(no_zombie_children());
+
+  UniqueFd second;
+  {
+    Launcher other;
+    REQUIRE(other.prestart());
+    auto opened = open_pidfd(other.spare_pid());
+    REQUIRE(opened);
+    second = std::move(*opened);
+  }
+  CHECK(wait_readable(second.get(), std::chrono::seconds(0)));  // gone, and reaped
+  CHECK(no_zombie_children());
+}
+
+TEST_CASE(
+    "a waiting spare takes a signal as any process does: SIGTERM ends it, the launch "
+    "after clones as usual, and a new spare replaces it",
+    "[activation][launcher][spare]") {
+  auto null = open_dev_null();
+  Launcher launcher;
+  REQUIRE(launcher.prestart());
+  pid_t killed = launcher.spare_pid();
+  auto killed_fd = open_pidfd(killed);
+  REQUIRE(killed_fd);
+  // Not held back, pending, for the instance it would have become.
+  REQUIRE(send_signal(killed_fd->get(), SIGTERM));
+  siginfo_t ended = peek_exit(killed_fd->get());
+  CHECK(ended.si_code == CLD_KILLED);
+  CHECK(ended.si_status == SIGTERM);
+
+  auto [out_read, out_write] = make_pipe();
+  auto child = launcher.launch(echo_plan(null.get(), out_write.get(), "one"));
+  REQUIRE(child);
+  CHECK(child->pid != killed);
+  CHECK(wait_exit(child->pidfd.get()).code_or_signal == 0);
+
+  REQUIRE(launcher.prestart());
+  pid_t fresh = launcher.spare_pid();
+  CHECK(fresh > 0);
+  CHECK(fresh != killed);
+  auto next = launcher.launch(echo_plan(null.get(), out_write.get(), "two"));
+  REQUIRE(next);
+  CHECK(next->pid == fresh);
+  out_write.reset();
+  CHECK(wait_exit(next->pidfd.get()).code_or_signal == 0);
+  CHECK(read_all(out_read.get()) == "one\ntwo\n");
+  CHECK(no_zombie_children());
+}
+
+TEST_CASE("a spare that fails before execve reports the stage like a cloned child",
+          "[activation][launcher][spare]") {
+  auto null = open_dev_null();
+  Launcher launcher;
+  REQUIRE(launcher.prestart());
+  pid_t spare = launcher.spare_pid();
+  SpawnPlan plan;
+  plan.path = "/nonexistent/usherd-test-binary";
+  plan.fds = {{null.get(), 0}, {null.get(), 1}, {null.get(), 2}};
+  auto missing = launcher.launch(std::move(plan));
+  REQUIRE(missing);
+  CHECK(missing->pid == spare);
+  CHECK(wait_exit(missing->pidfd.get()).code_or_signal == 127);
+  auto failure = launcher.take_failure(missing->pid);
+  REQUIRE(failure);
+  CHECK(failure->code == ENOENT);
+  CHECK(failure->to_string().find("exec /nonexistent/usherd-test-binary") != std::string::npos);
+}
+
+TEST_CASE("a plan with more sources than one message carries is cloned, and the spare waits on",
+          "[activation][launcher][spare]") {
+  auto null = open_dev_null();
+  Launcher launcher;
+  REQUIRE(launcher.prestart());
+  pid_t spare = launcher.spare_pid();
+  std::vector<UniqueFd> sources = open_leaky_fds(static_cast<int>(kMaxSpareFds) + 1);
+  auto [ours, theirs] = make_socketpair();
+  SpawnPlan plan = listen_fds_probe(null.get(), theirs.get(), {});
+  for (std::size_t i = 0; i < sources.size(); ++i)
+    plan.fds.push_back({sources[i].get(), static_cast<int>(4 + i)});
+  auto wide = launcher.launch(std::move(plan));
+  REQUIRE(wide);
+  CHECK(wide->pid != spare);
+  CHECK(launcher.spare_pid() == spare);
+  theirs.reset();
+  auto report = parse_report(read_all(ours.get()));
+  REQUIRE(report.complete);
+  CHECK(report.fds.size() == 4 + sources.size());
+  CHECK(wait_exit(wide->pidfd.get()).code_or_signal == 0);
+
+  // Launches alternating with refills: each one is the spare cloned before it.
+  auto [out_read, out_write] = make_pipe();
+  std::string expected;
+  for (int i = 0; i < 20; ++i) {
+    REQUIRE(launcher.prestart());
+    pid_t next = launcher.spare_pid();
+    auto child = launcher.launch(echo_plan(null.get(), out_write.get(), std::to_string(i)));
+    REQUIRE(child);
+    CHECK(child->pid == next);
+    CHECK(wait_exit(child->pidfd.get()).code_or_signal == 0);
+    expected += std::to_string(i) + "\n";
+  }
+  out_write.reset();
+  CHECK(read_all(out_read.get()) == expected);
 }

@@ -31,7 +31,8 @@ import threading
 import time
 
 import harness
-from loadkit import fd_count, wait_until  # fd_count leaves out closing control connections
+# fd_count leaves out closing control connections and a waiting spare's fds
+from loadkit import fd_count, spare_fds, wait_until
 from harness import check, check_eq
 
 SEED = int(os.environ.get("USHERD_BAD_INPUT_SEED", str(random.SystemRandom().randrange(1 << 30))))
@@ -85,8 +86,8 @@ def fetch(port):
 
 
 def all_fds(pid):
-    """usherd's open fds, control connections included."""
-    return len(os.listdir(f"/proc/{pid}/fd"))
+    """usherd's open fds, control connections included (a waiting spare's are not)."""
+    return len(set(os.listdir(f"/proc/{pid}/fd")) - spare_fds(pid))
 
 
 def wait_fds(pid, baseline, what, count=fd_count, timeout=REQUEST_DEADLINE_S + 10):

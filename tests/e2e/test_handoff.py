@@ -17,9 +17,11 @@ at usherd's own limit.
 
 import os
 import resource
+import select
 import socket
 
 import harness
+import loadkit
 from harness import check, check_eq
 
 HELPERS = os.path.join(harness.build_dir(), "tests", "helpers")
@@ -60,7 +62,7 @@ def parse_report(text):
         elif word == "env":
             k, _, v = rest.partition("=")
             report["env"][k] = v
-        elif word in ("pid", "sid", "pgid", "tty", "sigblk", "sigign", "cwd", "umask"):
+        elif word in ("pid", "sid", "pgid", "tty", "pdeathsig", "sigblk", "sigign", "cwd", "umask"):
             report[word] = rest
         elif word == "nofile":
             soft, hard = rest.split()
@@ -81,6 +83,7 @@ def check_hygiene(report, expected_fds, what):
     check_eq(report["sid"], report["pid"], f"{what}: runs in its own session")
     check_eq(report["pgid"], report["pid"], f"{what}: leads its own process group")
     check_eq(report["tty"], "0", f"{what}: has no controlling terminal")
+    check_eq(report["pdeathsig"], "0", f"{what}: is not killed when usherd ends")
     check(SECRET not in report["env"], f"{what}: usherd's environment does not leak")
     check_eq(report["env"].get("REMOTE_ADDR"), "127.0.0.1", f"{what}: REMOTE_ADDR")
     check(report["env"].get("REMOTE_PORT", "").isdigit(), f"{what}: REMOTE_PORT")
@@ -154,6 +157,39 @@ def test_no_usherd_fd_or_variable_reaches_an_instance_in_10000_handoffs():
             check_hygiene(parse_report(probe(port)), expected_fds, f"handoff {i} ({how})")
         print(f"{count} handoffs from a usherd holding 300 inherited fds and {SECRET}: "
               "not one passed an fd or a variable of usherd's")
+
+
+def spare_of(usherd_pid, timeout=20.0):
+    """The pid of usherd's waiting spare (a child named usherd-spare), once there is one."""
+    found = []
+    loadkit.wait_until(lambda: found.append(loadkit.spare_pid(usherd_pid)) or found[-1],
+                       timeout, "a spare process waiting beside usherd")
+    return found[-1]
+
+
+def test_the_next_instance_is_the_spare_cloned_ahead_and_a_spare_dies_with_usherd():
+    harness.require_binaries(FD_PROBE)
+    with HostileUsherd(units()) as usherd:
+        port = usherd.port("fds.socket")
+        first = parse_report(probe(port))
+        check_hygiene(first, [0, 1, 2, 3], "first instance (cloned for its connection)")
+        # Once an instance has exited, usherd clones the next connection's process ahead.
+        spare = spare_of(usherd.proc.pid)
+        second = parse_report(probe(port))
+        check_eq(int(second["pid"]), spare, "the next connection's instance is the spare")
+        check_hygiene(second, [0, 1, 2, 3], "instance that was a spare")
+        check_eq(second["env"].get("LISTEN_PID"), second["pid"], "LISTEN_PID is the spare's pid")
+
+        # usherd killed outright: the spare waiting then is not left behind.
+        waiting = spare_of(usherd.proc.pid)
+        pidfd = os.pidfd_open(waiting)
+        try:
+            usherd.proc.kill()
+            usherd.proc.wait(timeout=20)
+            ready, _, _ = select.select([pidfd], [], [], 20)
+            check(ready, f"the spare {waiting} ended with usherd")
+        finally:
+            os.close(pidfd)
 
 
 if __name__ == "__main__":

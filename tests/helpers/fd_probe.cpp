@@ -2,11 +2,13 @@
 //
 // Usage: fd_probe REPORT_FD. Writes one report to REPORT_FD and exits 0:
 //   pid N / sid N / pgid N / tty N (tty_nr of /proc/self/stat, 0: no controlling terminal) /
+//   pdeathsig N (the signal it gets when its parent thread ends, 0: none) /
 //   fd N FLAGS (one per open fd, FLAGS "nonblock" or "block") /
 //   nofile SOFT HARD / sigblk HEX / sigign HEX / cwd PATH / umask OCTAL / env K=V ...
 //   end
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -27,6 +29,9 @@ int main(int argc, char** argv) {
   out += "pid " + std::to_string(getpid()) + "\n";
   out += "sid " + std::to_string(getsid(0)) + "\n";
   out += "pgid " + std::to_string(getpgid(0)) + "\n";
+  int pdeathsig = -1;
+  prctl(PR_GET_PDEATHSIG, &pdeathsig);
+  out += "pdeathsig " + std::to_string(pdeathsig) + "\n";
   {
     // Field 7 (tty_nr), counted after the last ')' so the comm cannot shift it.
     std::ifstream stat_file("/proc/self/stat");
