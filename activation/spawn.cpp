@@ -481,7 +481,7 @@ Result<SpawnedProcess> Launcher::launch(SpawnPlan&& plan) {
     return fail("spawn: " + std::to_string(busy_.size()) +
                     " processes still starting (none has reached execve)",
                 EAGAIN);
-  if (spare_) {
+  if (spare_ && busy_.empty()) {
     if (auto launched = launch_on_spare(plan)) return std::move(*launched);
   }
   std::unique_ptr<Slot> slot = take_slot();

@@ -126,7 +126,10 @@ class Launcher {
   /// usherd's fds closed. launch() then completes its plan, hands it the plan's source fds in
   /// one message over a socket pair (SCM_RIGHTS) and wakes it: the process that runs is the
   /// spare, and the clone, the session and the closing are off the connection's path. Until it
-  /// is used a spare is not an instance (starting() does not count it); it exits unused when
+  /// is used a spare is not an instance (starting() does not count it). launch() takes it only
+  /// when no launched child is still before its execve: in a burst the clones run on the other
+  /// core while the loop goes on, and a woken spare, queued on the loop's own core, would hold
+  /// the loop back instead. It exits unused when
   /// the launcher lets it go, and dies with the thread that cloned it (PR_SET_PDEATHSIG,
   /// cleared when it is launched). The plan's fds reach it in the message, so the caller still
   /// closes its own copies as soon as launch() returns.

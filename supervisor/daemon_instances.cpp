@@ -113,16 +113,18 @@ void Daemon::refill_spare() {
   // closing of usherd's fds happen off the path between that accept and that exec
   // (activation::Launcher::prestart). Not right after a launch: the spare just woken is
   // queued on the loop's own core (the kernel places a woken task beside its waker), and would
-  // wait for the clone of its successor. An instance's exit is the time: whatever it launched
-  // has exec'd by then, and at the pace of one connection after another the next one is still
-  // on its way; the housekeeping tick refills after long-lived instances. Queued behind the
+  // wait for the clone of its successor. An instance's exit is the time: at the pace of one
+  // connection after another, what was launched has exec'd by then and the next connection is
+  // still on its way; the housekeeping tick refills after long-lived instances. Queued behind the
   // handlers already ready, so connections waiting are accepted first. One spare, and only
   // once usherd has launched a connection: an Accept=no-only usherd never keeps one.
   if (!spares_wanted_ || spare_queued_ || stopping_ || launcher_.has_spare()) return;
   spare_queued_ = true;
   asio::post(io_, [this] {
     spare_queued_ = false;
-    if (stopping_) return;
+    // While launched children are still starting the spare would not be used (see
+    // Launcher::launch); the exit that leaves none starting refills it.
+    if (stopping_ || launcher_.starting() > 0) return;
     if (auto made = launcher_.prestart(); !made)
       spdlog::debug("spare process: {} (connections clone their own)", made.error().to_string());
   });

@@ -865,3 +865,40 @@ TEST_CASE("a plan with more sources than one message carries is cloned, and the 
   out_write.reset();
   CHECK(read_all(out_read.get()) == expected);
 }
+
+TEST_CASE(
+    "while a launched child is still before its execve, the next launch clones and the "
+    "spare waits on",
+    "[activation][launcher][spare]") {
+  auto null = open_dev_null();
+  auto [out_read, out_write] = make_pipe();
+  Launcher launcher;
+  REQUIRE(launcher.prestart());
+  pid_t first_spare = launcher.spare_pid();
+  auto first_fd = open_pidfd(first_spare);
+  REQUIRE(first_fd);
+  // Stopped, the spare cannot reach its execve once launched: a child still starting.
+  REQUIRE(send_signal(first_fd->get(), SIGSTOP));
+  auto held = launcher.launch(echo_plan(null.get(), out_write.get(), "held"));
+  REQUIRE(held);
+  CHECK(held->pid == first_spare);
+  CHECK(launcher.starting() == 1);
+
+  REQUIRE(launcher.prestart());
+  pid_t second_spare = launcher.spare_pid();
+  auto cloned = launcher.launch(echo_plan(null.get(), out_write.get(), "cloned"));
+  REQUIRE(cloned);
+  CHECK(cloned->pid != second_spare);
+  CHECK(launcher.spare_pid() == second_spare);
+  CHECK(wait_exit(cloned->pidfd.get()).code_or_signal == 0);
+
+  REQUIRE(send_signal(held->pidfd.get(), SIGCONT));
+  CHECK(wait_exit(held->pidfd.get()).code_or_signal == 0);
+  CHECK(launcher.starting() == 0);
+  auto used = launcher.launch(echo_plan(null.get(), out_write.get(), "spare"));
+  REQUIRE(used);
+  CHECK(used->pid == second_spare);
+  CHECK(wait_exit(used->pidfd.get()).code_or_signal == 0);
+  out_write.reset();
+  CHECK(read_all(out_read.get()) == "cloned\nheld\nspare\n");
+}
