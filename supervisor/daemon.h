@@ -250,7 +250,9 @@ class Daemon {
   void on_exit(std::uint64_t key);
   void mark_ready(Instance& instance, const char* via, Clock::time_point now);
   void arm_startup_timeout(Instance& instance, Clock::duration timeout);
-  void stop(Instance& instance, int signal, Clock::duration escalate_after);
+  /// Signals the instance (unless signalled: it has been, by its group) and SIGCONT, and
+  /// sends SIGKILL after escalate_after.
+  void stop(Instance& instance, int signal, Clock::duration escalate_after, bool signalled = false);
   void start_notify_socket();
   void arm_notify();
   void on_notification();
@@ -269,6 +271,9 @@ class Daemon {
   void stop_service(SocketState& socket);
   void run_next_stop_command(SocketState& socket);
   void kill_service_main(SocketState& socket);
+  /// KillMode=control-group: signals the service's process group; true if the main process
+  /// was in it (and so has the signal).
+  static bool signal_service_group(const Instance& main, int signal);
   bool spawn_service_command(SocketState& socket, activation::SpawnPlan spawn, const char* what);
   void service_ready_again(Instance& main);
   bool main_holds_listeners(const SocketState& socket) const;

@@ -376,9 +376,11 @@ void Daemon::arm_startup_timeout(Instance& instance, Clock::duration timeout) {
   });
 }
 
-void Daemon::stop(Instance& instance, int signal, Clock::duration escalate_after) {
+void Daemon::stop(Instance& instance, int signal, Clock::duration escalate_after, bool signalled) {
   instance.state = Instance::State::stopping;
-  if (auto r = activation::send_signal(instance.pidfd->native_handle(), signal); !r) return;
+  if (!signalled) {
+    if (auto r = activation::send_signal(instance.pidfd->native_handle(), signal); !r) return;
+  }
   // A stopped process group leader would not act on SIGTERM; systemd sends SIGCONT too.
   (void)activation::send_signal(instance.pidfd->native_handle(), SIGCONT);
   if (!instance.timer) instance.timer = std::make_unique<asio::steady_timer>(io_);

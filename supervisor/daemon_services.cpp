@@ -360,6 +360,16 @@ void Daemon::run_next_stop_command(SocketState& socket) {
   kill_service_main(socket);
 }
 
+bool Daemon::signal_service_group(const Instance& main, int signal) {
+  // No cgroup of its own: the service's session (it called setsid at spawn, so its process
+  // group id is its pid) stands for the control group. The main process gets the signal from
+  // this call while it is still in that group, and must not get it twice (a second SIGINT or
+  // SIGTERM means "now, without cleaning up" to many programs): looked at after the kill, so
+  // a main process that left the group before it is signalled on its own.
+  if (::kill(-main.pid, signal) != 0) return false;
+  return ::getpgid(main.pid) == main.pid;
+}
+
 void Daemon::kill_service_main(SocketState& socket) {
   auto it = instances_.find(socket.run.instance_key);
   if (it == instances_.end()) return;
@@ -367,12 +377,9 @@ void Daemon::kill_service_main(SocketState& socket) {
   if (main.state == Instance::State::stopping) return;  // signalled already
   const units::ServiceUnit& unit = socket.service->unit;
   auto after = std::chrono::duration_cast<Clock::duration>(unit.timeout_stop);
-  if (unit.kill_mode == units::KillMode::control_group) {
-    // No cgroup of its own: the service's session (it called setsid at spawn, so its
-    // process group id is its pid) stands for the control group.
-    ::kill(-main.pid, unit.kill_signal);
-  }
-  if (unit.kill_mode != units::KillMode::none) stop(main, unit.kill_signal, after);
+  bool main_signalled = unit.kill_mode == units::KillMode::control_group &&
+                        signal_service_group(main, unit.kill_signal);
+  if (unit.kill_mode != units::KillMode::none) stop(main, unit.kill_signal, after, main_signalled);
   if (socket.run.let_go && unit.kill_mode != units::KillMode::none) {
     // sshd closes its listeners, then re-executes itself: a signal that reaches the old
     // image in between runs its handler and is forgotten at the execve (seen under load:
@@ -392,7 +399,9 @@ void Daemon::kill_service_main(SocketState& socket) {
           Instance& still = *found->second;
           spdlog::info("stop service={} pid={} still running: {} again", self->unit.service,
                        still.pid, strsignal(u.kill_signal));
-          if (u.kill_mode == units::KillMode::control_group) ::kill(-still.pid, u.kill_signal);
+          if (u.kill_mode == units::KillMode::control_group &&
+              signal_service_group(still, u.kill_signal))
+            return;
           (void)activation::send_signal(still.pidfd->native_handle(), u.kill_signal);
         });
   }

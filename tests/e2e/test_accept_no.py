@@ -242,6 +242,45 @@ def test_stop_with_kill_mode_control_group_ends_the_child_too():
     check(wait_gone(child), "KillMode=control-group: the main's child was stopped too")
 
 
+COUNT_SIGNALS = """\
+import os, signal, socket, sys, time
+sig = signal.SIGRTMIN + 2  # real-time: each one sent is queued, none merges with another
+signal.pthread_sigmask(signal.SIG_BLOCK, [sig])
+notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+notify.connect(os.environ["NOTIFY_SOCKET"])
+notify.send(b"READY=1")
+signal.sigwait([sig])
+time.sleep(0.3)  # a second signal from the same stop would be sent microseconds after
+count = 1
+while signal.sigtimedwait([sig], 0) is not None:
+    count += 1
+with open(sys.argv[1], "w") as f:
+    f.write(str(count))
+"""
+
+
+def test_kill_mode_control_group_signals_the_main_process_once():
+    tmp = harness.TempDir("usherd-once.")
+    with tmp:
+        script = os.path.join(tmp.path, "count.py")
+        result = os.path.join(tmp.path, "count")
+        harness.write_file(script, COUNT_SIGNALS)
+        units = {
+            "once.socket": "[Socket]\nListenStream=127.0.0.1:0\n",
+            "once.service": f"[Service]\nType=notify\nExecStart=/usr/bin/python3 {script} {result}\n"
+                            "KillMode=control-group\nKillSignal=SIGRTMIN+2\n",
+        }
+        with harness.Usherd(units) as usherd:
+            mark = usherd.log_mark()
+            socket.create_connection(("127.0.0.1", usherd.port("once.socket")), timeout=10).close()
+            usherd.wait_log(r"ready instance=once\.service .*via=notify", start_at=mark,
+                            what="the service's READY=1")
+            # The stop signals the service's process group, which the main process leads.
+            check_eq(usherd.stop(), 0, "usherd exit code")
+        with open(result, encoding="utf-8") as f:
+            check_eq(f.read(), "1", "KillSignal= deliveries to the main process")
+
+
 ONESHOT_SERVE = """\
 import socket, sys
 listener = socket.socket(fileno=3)
