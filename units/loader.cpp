@@ -217,6 +217,24 @@ std::optional<Diagnostic> readiness_warning(const ServiceUnit& service) {
                         "ends at exec"};
 }
 
+std::optional<Diagnostic> per_connection_commands_warning(const ServiceUnit& service) {
+  std::string ignored;
+  auto add = [&](const char* key, std::size_t n) {
+    if (n == 0) return;
+    if (!ignored.empty()) ignored += ", ";
+    ignored += std::to_string(n) + " " + key + (n == 1 ? " line" : " lines");
+  };
+  add("ExecStartPre=", service.exec_start_pre.size());
+  add("further ExecStart=", service.exec_start.empty() ? 0 : service.exec_start.size() - 1);
+  add("ExecStartPost=", service.exec_start_post.size());
+  if (ignored.empty()) return std::nullopt;
+  return Diagnostic{Diagnostic::Severity::warning, service.path, 0,
+                    service.name +
+                        " runs per connection: each connection starts its first "
+                        "ExecStart= only; not run: " +
+                        ignored};
+}
+
 Configuration load_configuration(const std::vector<std::string>& unit_dirs,
                                  const std::optional<std::string>& config_file) {
   Configuration config;
@@ -315,6 +333,8 @@ Configuration load_configuration(const std::vector<std::string>& unit_dirs,
     }
     if (socket->accept && warned_readiness.insert(svc.name).second) {
       if (auto warning = readiness_warning(svc)) config.diagnostics.push_back(std::move(*warning));
+      if (auto warning = per_connection_commands_warning(svc))
+        config.diagnostics.push_back(std::move(*warning));
     }
     config.sockets.push_back(std::move(*socket));
   }

@@ -51,4 +51,8 @@ std::string check_summary(const SocketUnit& socket);
 /// signal, or nullopt when it declares one.
 std::optional<Diagnostic> readiness_warning(const ServiceUnit& service);
 
+/// For a service used per connection (Accept=yes): which of its commands a connection does not
+/// run (ExecStartPre=, ExecStart= after the first, ExecStartPost=), or nullopt when none.
+std::optional<Diagnostic> per_connection_commands_warning(const ServiceUnit& service);
+
 }  // namespace usherd::units

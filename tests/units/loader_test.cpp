@@ -84,6 +84,31 @@ TEST_CASE("the classic per-connection ssh pair loads with only the readiness war
             "declares no readiness (Type=notify or X-ReadyLog=); its startup ends at exec");
 }
 
+TEST_CASE("a per-connection service's commands beyond its first ExecStart= are named as not run",
+          "[units][loader]") {
+  TempDir dir;
+  std::string path = dir.write("echo@.service",
+                               "[Service]\nType=oneshot\nExecStartPre=/bin/true\n"
+                               "ExecStart=/bin/echo one\nExecStart=/bin/echo two\n"
+                               "ExecStart=/bin/echo three\nExecStartPost=/bin/true\n"
+                               "StandardInput=socket\n");
+  dir.write("echo.socket", "[Socket]\nListenStream=127.0.0.1:0\nAccept=yes\n");
+  dir.write("plain@.service", "[Service]\nExecStart=/bin/echo plain\nStandardInput=socket\n");
+  dir.write("plain.socket",
+            "[Socket]\nListenStream=127.0.0.1:0\nAccept=yes\nService=plain@.service\n");
+  auto c = load_configuration({dir.path()}, std::nullopt);
+  INFO(messages(c));
+  CHECK(c.failed_units == 0);
+  CHECK(c.sockets.size() == 2);
+  std::vector<std::string> found;
+  for (const auto& d : c.diagnostics)
+    if (d.message.find("runs per connection") != std::string::npos) found.push_back(d.to_string());
+  CHECK(found == std::vector<std::string>{
+                     path + ": echo@.service runs per connection: each connection starts its first "
+                            "ExecStart= only; not run: 1 ExecStartPre= line, 2 further ExecStart= "
+                            "lines, 1 ExecStartPost= line"});
+}
+
 TEST_CASE("Debian 12's ssh.socket and ssh.service load without errors", "[units][loader][real]") {
   auto c = load_configuration({std::string(USHERD_TEST_DATA_DIR) + "/debian12"}, std::nullopt);
   INFO(messages(c));
