@@ -129,10 +129,10 @@ class Launcher {
   /// is used a spare is not an instance (starting() does not count it). launch() takes it only
   /// when no launched child is still before its execve: in a burst the clones run on the other
   /// core while the loop goes on, and a woken spare, queued on the loop's own core, would hold
-  /// the loop back instead. It exits unused when
-  /// the launcher lets it go, and dies with the thread that cloned it (PR_SET_PDEATHSIG,
-  /// cleared when it is launched). The plan's fds reach it in the message, so the caller still
-  /// closes its own copies as soon as launch() returns.
+  /// the loop back instead. A waiting spare takes signals by default (a SIGTERM ends it; the
+  /// next launch() then clones), exits unused when the launcher lets it go, and dies with the
+  /// thread that cloned it (PR_SET_PDEATHSIG, cleared when it is launched). The plan's fds reach
+  /// it in the message, so the caller still closes its own copies as soon as launch() returns.
   Result<void> prestart();
   /// Whether a spare is waiting.
   bool has_spare() const;
