@@ -219,7 +219,7 @@ struct PreparedChild {
 
   /// For a spare: the distinct sources, to be sent in this order; false if there are more
   /// than one message carries.
-  bool send_sources() {
+  bool list_sources_to_send() {
     sent_fds.clear();
     for (const auto& m : fds)
       if (std::find(sent_fds.begin(), sent_fds.end(), m.source) == sent_fds.end())
@@ -232,6 +232,31 @@ struct PreparedChild {
     return true;
   }
 };
+
+// One byte on channel carrying fds (at most kMaxSpareFds) as SCM_RIGHTS.
+bool send_fds(int channel, const std::vector<int>& fds) {
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxSpareFds)] = {};
+  char byte = 'L';
+  struct iovec iov {
+    &byte, 1
+  };
+  struct msghdr msg {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (!fds.empty()) {
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+    struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * fds.size());
+  }
+  ssize_t n;
+  while ((n = sendmsg(channel, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+  }
+  return n == 1;
+}
 
 // clone() with every signal blocked (the raw call: glibc's sigprocmask keeps its internal
 // ones open), so no handler of ours runs in the child on shared memory before it resets
@@ -405,39 +430,16 @@ std::optional<SpawnedProcess> Launcher::launch_on_spare(SpawnPlan& plan) {
   slot.plan = std::move(plan);
   slot.failure = ChildFailure{};
   slot.prepared.prepare(slot.plan, &slot.failure);
-  if (!slot.prepared.send_sources()) {
+  if (!slot.prepared.list_sources_to_send()) {
     plan = std::move(slot.plan);  // too many fds for one message: the spare waits on
     return std::nullopt;
   }
-  {
-    const auto& fds = slot.prepared.sent_fds;
-    alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxSpareFds)] = {};
-    char byte = 'L';
-    struct iovec iov {
-      &byte, 1
-    };
-    struct msghdr msg {};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    if (!fds.empty()) {
-      msg.msg_control = control;
-      msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
-      struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-      cmsg->cmsg_level = SOL_SOCKET;
-      cmsg->cmsg_type = SCM_RIGHTS;
-      cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-      std::memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * fds.size());
-    }
-    ssize_t n;
-    while ((n = sendmsg(spare_channel_.get(), &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
-    }
-    if (n != 1) {
-      // The spare died since the look above (EPIPE), or the kernel refused the message: it is
-      // let go of, and the caller clones as usual.
-      plan = std::move(slot.plan);
-      discard_spare();
-      return std::nullopt;
-    }
+  if (!send_fds(spare_channel_.get(), slot.prepared.sent_fds)) {
+    // The spare died since the look above (EPIPE), or the kernel refused the message: it is
+    // let go of, and the caller clones as usual.
+    plan = std::move(slot.plan);
+    discard_spare();
+    return std::nullopt;
   }
   wake_spare(slot, kSpareLaunch);
   spare_channel_.reset();

@@ -161,10 +161,8 @@ def test_no_usherd_fd_or_variable_reaches_an_instance_in_10000_handoffs():
 
 def spare_of(usherd_pid, timeout=20.0):
     """The pid of usherd's waiting spare (a child named usherd-spare), once there is one."""
-    found = []
-    loadkit.wait_until(lambda: found.append(loadkit.spare_pid(usherd_pid)) or found[-1],
-                       timeout, "a spare process waiting beside usherd")
-    return found[-1]
+    return loadkit.wait_until(lambda: loadkit.spare_pid(usherd_pid), timeout,
+                              "a spare process waiting beside usherd")
 
 
 def test_the_next_instance_is_the_spare_cloned_ahead_and_a_spare_dies_with_usherd():
