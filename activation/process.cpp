@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -10,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <filesystem>
@@ -101,6 +103,45 @@ Result<void> send_signal(int pidfd, int sig) {
   if (syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) != 0)
     return fail_errno("pidfd_send_signal " + std::to_string(sig));
   return {};
+}
+
+Result<ExitWatch> ExitWatch::create() {
+  int fd = ::epoll_create1(EPOLL_CLOEXEC);
+  if (fd < 0) return fail_errno("epoll_create1");
+  return ExitWatch(UniqueFd(fd));
+}
+
+namespace {
+
+Result<void> control_exit_watch(int epoll, int op, int pidfd, std::uint64_t key) {
+  struct epoll_event ev {};
+  ev.events = EPOLLIN | EPOLLONESHOT;
+  ev.data.u64 = key;
+  if (::epoll_ctl(epoll, op, pidfd, &ev) != 0) return fail_errno("epoll_ctl pidfd");
+  return {};
+}
+
+}  // namespace
+
+Result<void> ExitWatch::watch(int pidfd, std::uint64_t key) {
+  return control_exit_watch(epoll_.get(), EPOLL_CTL_ADD, pidfd, key);
+}
+
+Result<void> ExitWatch::rearm(int pidfd, std::uint64_t key) {
+  return control_exit_watch(epoll_.get(), EPOLL_CTL_MOD, pidfd, key);
+}
+
+std::size_t ExitWatch::take(std::vector<std::uint64_t>& keys, std::size_t limit) {
+  struct epoll_event events[64];
+  int max = static_cast<int>(std::min<std::size_t>(limit, std::size(events)));
+  if (max <= 0) return 0;
+  int n;
+  do {
+    n = ::epoll_wait(epoll_.get(), events, max, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) return 0;
+  for (int i = 0; i < n; ++i) keys.push_back(events[i].data.u64);
+  return static_cast<std::size_t>(n);
 }
 
 Result<std::optional<ExitStatus>> try_reap(int pidfd) {

@@ -30,6 +30,32 @@ Result<UniqueFd> open_pidfd(pid_t pid);
 /// pidfd_send_signal(pidfd, sig); ESRCH when the process has ended (even if not yet reaped).
 Result<void> send_signal(int pidfd, int sig);
 
+/// The set of processes whose end the supervisor waits for: one epoll instance holding every
+/// tracked pidfd, itself watched by the event loop as a single fd. Each pidfd reports its end
+/// once (EPOLLONESHOT) under a key of the caller's; watch() is the one system call a new
+/// process costs, and closing the pidfd takes it out of the set (no call at all), where a
+/// descriptor object per process in the loop costs four calls and a reactor entry each.
+/// A pidfd whose file lives on elsewhere after its close (a copy in a child not yet past its
+/// close_range) has reported, or will report, at most once more: keys are never reused, so
+/// the caller ignores a key it no longer tracks.
+class ExitWatch {
+ public:
+  static Result<ExitWatch> create();
+  /// The fd the event loop waits on: readable while some watched process has ended.
+  int fd() const { return epoll_.get(); }
+  /// Starts watching: key is reported once the process ends.
+  Result<void> watch(int pidfd, std::uint64_t key);
+  /// Reports the process's end again (after a report that came before it could be reaped).
+  Result<void> rearm(int pidfd, std::uint64_t key);
+  /// Appends the keys of ended processes reported since the last call, without waiting;
+  /// at most `limit` (the rest stay for the next call). Returns how many were appended.
+  std::size_t take(std::vector<std::uint64_t>& keys, std::size_t limit = 64);
+
+ private:
+  explicit ExitWatch(UniqueFd epoll) : epoll_(std::move(epoll)) {}
+  UniqueFd epoll_;
+};
+
 /// Reaps the process if it has ended (waitid(P_PIDFD, WEXITED | WNOHANG)); nullopt while it
 /// runs. ECHILD when it is not our child or already reaped.
 Result<std::optional<ExitStatus>> try_reap(int pidfd);

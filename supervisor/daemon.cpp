@@ -60,7 +60,10 @@ Daemon::Daemon(Options options)
       housekeeping_timer_(io_),
       rng_(std::random_device{}()) {}
 
-Daemon::~Daemon() = default;
+Daemon::~Daemon() {
+  // The exit watch's fd belongs to exit_watch_, not to its descriptor in the loop.
+  if (exit_watch_io_) (void)exit_watch_io_->release();
+}
 
 SocketState* Daemon::find_socket(const std::string& name) {
   for (auto& s : sockets_)
@@ -429,6 +432,7 @@ void Daemon::housekeeping() {
     s->output_log.flush(now, s->unit.name);
   }
   reap_orphans();
+  poll_unwatched_exits();
   refill_spare();
   state_file_.flush();  // the '-' lines of the last second, if no spawn took them along
   update_title();
@@ -506,7 +510,7 @@ void Daemon::adopt_from_state_file() {
     inst->pid = e.pid;
     inst->pidfd_inode = e.pidfd_inode;
     inst->start_time = e.start_time;
-    inst->pidfd = std::make_unique<asio::posix::stream_descriptor>(io_, pidfd->release());
+    inst->pidfd = std::move(*pidfd);
     inst->peer = e.peer;
     inst->remote_ip = e.peer.substr(0, e.peer.rfind(':'));
     if (!inst->remote_ip.empty() && inst->remote_ip.front() == '[')
@@ -579,6 +583,14 @@ int Daemon::run() {
   dev_null_.reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
   under_systemd_ = std::getenv("NOTIFY_SOCKET") != nullptr;
   if (const char* w = std::getenv("WATCHDOG_USEC"); w && under_systemd_) watchdog_ = true;
+  auto watch = activation::ExitWatch::create();
+  if (!watch) {
+    spdlog::critical("exit watch: {}", watch.error().to_string());
+    return 1;
+  }
+  exit_watch_.emplace(std::move(*watch));
+  exit_watch_io_ = std::make_unique<asio::posix::stream_descriptor>(io_, exit_watch_->fd());
+  wait_for_exits();
   int inherited = collect_inherited_listeners();
   if (inherited > 0) spdlog::info("adopt listeners={} passed by the service manager", inherited);
 

@@ -28,6 +28,7 @@
 
 #include "activation/accept.h"
 #include "activation/listener.h"
+#include "activation/process.h"
 #include "activation/ready_log.h"
 #include "activation/socket_address.h"
 #include "activation/spawn.h"
@@ -138,7 +139,7 @@ struct Instance {
   pid_t pid = 0;
   std::uint64_t pidfd_inode = 0;  ///< identity for re-adoption (see StateEntry)
   std::uint64_t start_time = 0;   ///< /proc/PID/stat field 22, where pidfd_inode is 0
-  std::unique_ptr<asio::posix::stream_descriptor> pidfd;
+  UniqueFd pidfd;                 ///< in exit_watch_ while the instance is tracked
   std::unique_ptr<asio::posix::stream_descriptor> output;  ///< journal/ready-log capture
   std::string peer;
   std::string remote_ip;
@@ -149,9 +150,10 @@ struct Instance {
   std::chrono::system_clock::time_point started_wall{};
   std::unique_ptr<asio::steady_timer> timer;
   std::shared_ptr<ServicePlan> plan;
-  bool adopted = false;    ///< re-adopted after a restart: not our child, status unknown
-  bool persisted = false;  ///< its '+' line is in the state file
-  bool timed_out = false;  ///< stopped by the startup timeout
+  bool adopted = false;       ///< re-adopted after a restart: not our child, status unknown
+  bool persisted = false;     ///< its '+' line is in the state file
+  bool timed_out = false;     ///< stopped by the startup timeout
+  bool watched_exit = false;  ///< its pidfd is in the exit watch
 };
 
 /// Accept or spawn failed for want of fds or memory: retrying at once would fail the same way.
@@ -245,6 +247,10 @@ class Daemon {
   void reap_orphans();
   static void identify(PendingSpawn& spawned, pid_t pid, int pidfd);
   void watch_exit(Instance& instance);
+  /// Waits for the exit watch's next report.
+  void wait_for_exits();
+  /// Instances whose pidfd exit_watch_ could not take (ENOMEM): looked at by housekeeping.
+  void poll_unwatched_exits();
   void watch_output(Instance& instance);
   void on_output(Instance& instance);
   void on_exit(std::uint64_t key);
@@ -297,6 +303,12 @@ class Daemon {
   std::unique_ptr<policy::AdmissionEngine> admission_;
   std::vector<std::unique_ptr<SocketState>> sockets_;
   std::unordered_map<std::uint64_t, std::unique_ptr<Instance>> instances_;
+  /// Every tracked instance's pidfd, reporting its end (activation::ExitWatch); its fd is
+  /// exit_watch_io_ in the loop.
+  std::optional<activation::ExitWatch> exit_watch_;
+  std::unique_ptr<asio::posix::stream_descriptor> exit_watch_io_;
+  std::vector<std::uint64_t> exit_keys_;
+  std::vector<std::uint64_t> unwatched_exits_;
   std::unordered_map<pid_t, std::uint64_t> by_pid_;
   std::uint64_t next_instance_key_ = 1;
   std::unique_ptr<asio::posix::stream_descriptor> notify_;

@@ -7,6 +7,7 @@
 // NotifyAccess=all, a descendant of it; a ready-log record counts only when it *begins* with
 // a match, because sshd -e copies attacker-chosen bytes (CR/LF included) into the middle of
 // its records.
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -197,7 +198,7 @@ Instance& Daemon::track_instance(const std::string& socket, std::shared_ptr<Serv
   instance->pid = pid;
   instance->pidfd_inode = spawned.pidfd_inode;
   instance->start_time = spawned.start_time;
-  instance->pidfd = std::make_unique<asio::posix::stream_descriptor>(io_, pidfd.release());
+  instance->pidfd = std::move(pidfd);
   if (spawned.output) {
     instance->output =
         std::make_unique<asio::posix::stream_descriptor>(io_, spawned.output.release());
@@ -282,12 +283,53 @@ void Daemon::persist(Instance& instance, StateFile::Event event) {
 }
 
 void Daemon::watch_exit(Instance& instance) {
-  std::uint64_t key = instance.key;
-  instance.pidfd->async_wait(asio::posix::stream_descriptor::wait_read,
-                             [this, key](const boost::system::error_code& ec) {
+  auto watched = instance.watched_exit ? exit_watch_->rearm(instance.pidfd.get(), instance.key)
+                                       : exit_watch_->watch(instance.pidfd.get(), instance.key);
+  if (watched) {
+    instance.watched_exit = true;
+    return;
+  }
+  // The kernel could not take one more watch (ENOMEM, or fs.epoll.max_user_watches): the
+  // instance is looked at every second instead, not lost.
+  spdlog::error("instance={} pid={} exit watch: {} (checked every second instead)", instance.name,
+                instance.pid, watched.error().to_string());
+  unwatched_exits_.push_back(instance.key);
+}
+
+void Daemon::wait_for_exits() {
+  exit_watch_io_->async_wait(asio::posix::stream_descriptor::wait_read,
+                             [this](const boost::system::error_code& ec) {
                                if (ec) return;
-                               on_exit(key);
+                               // Edge-triggered in the loop: every report is taken before waiting
+                               // again. A key no longer tracked (its pidfd lived on in a child for
+                               // a moment after its close) is passed over by on_exit.
+                               constexpr std::size_t kBatch = 64;
+                               std::size_t taken;
+                               do {
+                                 exit_keys_.clear();
+                                 taken = exit_watch_->take(exit_keys_, kBatch);
+                                 for (std::uint64_t key : exit_keys_) on_exit(key);
+                               } while (taken == kBatch);
+                               wait_for_exits();
                              });
+}
+
+void Daemon::poll_unwatched_exits() {
+  // Taken off the list before on_exit: an instance not yet reapable goes back through
+  // watch_exit (to the exit watch, or to this list if that fails again).
+  std::vector<std::uint64_t> keys;
+  keys.swap(unwatched_exits_);
+  for (std::uint64_t key : keys) {
+    auto it = instances_.find(key);
+    if (it == instances_.end()) continue;
+    struct pollfd p {
+      it->second->pidfd.get(), POLLIN, 0
+    };
+    if (::poll(&p, 1, 0) == 1)
+      on_exit(key);
+    else
+      unwatched_exits_.push_back(key);
+  }
 }
 
 void Daemon::watch_output(Instance& instance) {
@@ -379,10 +421,10 @@ void Daemon::arm_startup_timeout(Instance& instance, Clock::duration timeout) {
 void Daemon::stop(Instance& instance, int signal, Clock::duration escalate_after, bool signalled) {
   instance.state = Instance::State::stopping;
   if (!signalled) {
-    if (auto r = activation::send_signal(instance.pidfd->native_handle(), signal); !r) return;
+    if (auto r = activation::send_signal(instance.pidfd.get(), signal); !r) return;
   }
   // A stopped process group leader would not act on SIGTERM; systemd sends SIGCONT too.
-  (void)activation::send_signal(instance.pidfd->native_handle(), SIGCONT);
+  (void)activation::send_signal(instance.pidfd.get(), SIGCONT);
   if (!instance.timer) instance.timer = std::make_unique<asio::steady_timer>(io_);
   instance.timer->expires_after(escalate_after);
   std::uint64_t key = instance.key;
@@ -392,7 +434,7 @@ void Daemon::stop(Instance& instance, int signal, Clock::duration escalate_after
     if (it == instances_.end()) return;
     spdlog::warn("kill instance={} pid={} did not stop: SIGKILL", it->second->name,
                  it->second->pid);
-    (void)activation::send_signal(it->second->pidfd->native_handle(), SIGKILL);
+    (void)activation::send_signal(it->second->pidfd.get(), SIGKILL);
   });
 }
 
@@ -413,7 +455,7 @@ void Daemon::on_exit(std::uint64_t key) {
   refill_spare();
   std::optional<activation::ExitStatus> status;
   if (!instance.adopted) {
-    auto reaped = activation::try_reap(instance.pidfd->native_handle());
+    auto reaped = activation::try_reap(instance.pidfd.get());
     if (reaped && !*reaped) {
       watch_exit(instance);  // readable but not yet reapable: wait again
       return;

@@ -402,7 +402,7 @@ void Daemon::kill_service_main(SocketState& socket) {
           if (u.kill_mode == units::KillMode::control_group &&
               signal_service_group(still, u.kill_signal))
             return;
-          (void)activation::send_signal(still.pidfd->native_handle(), u.kill_signal);
+          (void)activation::send_signal(still.pidfd.get(), u.kill_signal);
         });
   }
 }

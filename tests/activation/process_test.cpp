@@ -2,9 +2,13 @@
 // instances alone.
 #include "activation/process.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+
+#include <algorithm>
+#include <vector>
 
 #include "activation/spawn.h"
 #include "tests/activation/test_support.h"
@@ -176,4 +180,91 @@ TEST_CASE("raising NOFILE to the hard limit and becoming a subreaper succeed",
   REQUIRE(prctl(PR_GET_CHILD_SUBREAPER, &flag) == 0);
   CHECK(flag == 1);
   prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
+
+namespace {
+
+// Waits (bounded) for the exit watch to become readable: the kernel's report, not a delay.
+bool exit_reported(const ExitWatch& watch) {
+  struct pollfd p {
+    watch.fd(), POLLIN, 0
+  };
+  return ::poll(&p, 1, 10'000) == 1;
+}
+
+std::vector<std::uint64_t> take_all(ExitWatch& watch) {
+  std::vector<std::uint64_t> keys;
+  watch.take(keys);
+  return keys;
+}
+
+}  // namespace
+
+TEST_CASE("the exit watch reports an ended process once under its key, again when re-armed",
+          "[activation][process]") {
+  auto watch = ExitWatch::create();
+  REQUIRE(watch);
+  auto a = spawn_blocked();
+  auto b = spawn_blocked();
+  REQUIRE(watch->watch(a.process.pidfd.get(), 7));
+  REQUIRE(watch->watch(b.process.pidfd.get(), 9));
+  CHECK(take_all(*watch).empty());
+
+  a.stdin_write.reset();  // cat reads EOF and exits
+  REQUIRE(exit_reported(*watch));
+  CHECK(take_all(*watch) == std::vector<std::uint64_t>{7});
+  CHECK(take_all(*watch).empty());  // once
+
+  // Still unreaped, so still ended: a re-armed watch reports it at once.
+  REQUIRE(watch->rearm(a.process.pidfd.get(), 7));
+  CHECK(take_all(*watch) == std::vector<std::uint64_t>{7});
+  CHECK(wait_exit(a.process.pidfd.get()).code_or_signal == 0);
+
+  b.stdin_write.reset();
+  REQUIRE(exit_reported(*watch));
+  CHECK(take_all(*watch) == std::vector<std::uint64_t>{9});
+  CHECK(wait_exit(b.process.pidfd.get()).code_or_signal == 0);
+}
+
+TEST_CASE("a pidfd closed while watched leaves the exit watch", "[activation][process]") {
+  auto watch = ExitWatch::create();
+  REQUIRE(watch);
+  auto gone = spawn_blocked();
+  auto kept = spawn_blocked();
+  REQUIRE(watch->watch(gone.process.pidfd.get(), 1));
+  REQUIRE(watch->watch(kept.process.pidfd.get(), 2));
+  pid_t gone_pid = gone.process.pid;
+  gone.process.pidfd.reset();
+  gone.stdin_write.reset();
+  int status = 0;
+  REQUIRE(::waitpid(gone_pid, &status, 0) == gone_pid);  // it has certainly ended
+
+  kept.stdin_write.reset();
+  REQUIRE(exit_reported(*watch));
+  CHECK(take_all(*watch) == std::vector<std::uint64_t>{2});
+  CHECK(wait_exit(kept.process.pidfd.get()).code_or_signal == 0);
+}
+
+TEST_CASE("the exit watch hands out at most the limit asked for, the rest on the next call",
+          "[activation][process]") {
+  auto watch = ExitWatch::create();
+  REQUIRE(watch);
+  std::vector<SpawnedProcess> children;
+  for (std::uint64_t key = 0; key < 3; ++key) {
+    children.push_back(spawn_exit(0));
+    REQUIRE(watch->watch(children.back().pidfd.get(), key));
+  }
+  for (auto& child : children) {
+    // Ended, but left unreaped: waitid(WNOWAIT) waits without taking the status.
+    siginfo_t info{};
+    REQUIRE(::waitid(static_cast<idtype_t>(P_PIDFD), child.pidfd.get(), &info, WEXITED | WNOWAIT) ==
+            0);
+  }
+  std::vector<std::uint64_t> keys;
+  CHECK(watch->take(keys, 2) == 2);
+  CHECK(watch->take(keys, 2) == 1);
+  CHECK(watch->take(keys, 2) == 0);
+  std::sort(keys.begin(), keys.end());
+  CHECK(keys == std::vector<std::uint64_t>{0, 1, 2});
+  for (auto& child : children) CHECK(wait_exit(child.pidfd.get()).code_or_signal == 0);
 }
