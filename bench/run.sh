@@ -4,7 +4,7 @@
 #
 #   bench/run.sh [BUILD_DIR]            (`make bench` runs it with build-release)
 #
-# Environment: ROUNDS (5), N (3000 connections per churn run), HOLD_N (1280), OUT (results
+# Environment: ROUNDS (7), N (3000 connections per churn run), HOLD_N (1280), OUT (results
 # folder, default BUILD_DIR/bench-results/<UTC stamp>), PEERS (a space-separated subset of
 # "tcpsvd xinetd tcpserver inetd socat ssa"; empty: usherd alone), LOAD_MAX (0.7) and
 # LOAD_WAIT_S (900): before starting, wait up to LOAD_WAIT_S for the 1-minute load average
@@ -40,7 +40,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 build=$(realpath -m "${1:-build-release}")
-ROUNDS=${ROUNDS:-5}
+ROUNDS=${ROUNDS:-7}
 N=${N:-3000}
 HOLD_N=${HOLD_N:-1280}
 LIVE=${LIVE:-10000}
