@@ -300,9 +300,10 @@ void Daemon::wait_for_exits() {
   exit_watch_io_->async_wait(asio::posix::stream_descriptor::wait_read,
                              [this](const boost::system::error_code& ec) {
                                if (ec) return;
-                               // Edge-triggered in the loop: every report is taken before waiting
-                               // again. A key no longer tracked (its pidfd lived on in a child for
-                               // a moment after its close) is passed over by on_exit.
+                               // Every report waiting is taken here, a batch at a time (asio's
+                               // re-arm would see the rest too, but a wake-up per batch later). A
+                               // key no longer tracked (its pidfd lived on in a child for a moment
+                               // after its close) is passed over by on_exit.
                                constexpr std::size_t kBatch = 64;
                                std::size_t taken;
                                do {

@@ -13,6 +13,7 @@ Then the same with clients that reset at once (RST storm) and with clients that 
 send nothing (slowloris), held by the startup timeout. Last, a burst: many clients connect
 at the same instant to a service that answers and holds the connection; every one is served
 (usherd launches them at the pace the cores exec them, the rest wait in the accept queue).
+And hundreds of held instances killed at the same moment: every end is seen and reaped.
 
 USHERD_FLOOD_CONNECTIONS sets the flood's size (default 3000), USHERD_BURST_CONNECTIONS the
 burst's (default 1500; 300 under the sanitizers, whose instances are large).
@@ -21,6 +22,7 @@ burst's (default 1500; 300 under the sanitizers, whose instances are large).
 import json
 import os
 import re
+import signal
 import subprocess
 
 import harness
@@ -211,6 +213,53 @@ def test_a_burst_of_simultaneous_connections_is_served_whole():
         check_eq(loadkit.fd_count(usherd.proc.pid), fds_before, "usherd's open fds afterwards")
         check_eq(loadkit.zombies(usherd.proc.pid), [], "zombie children of usherd")
 
+
+def test_hundreds_of_instances_ending_at_once_are_all_reaped():
+    # usherd is stopped while every instance is killed, so that all their ends are waiting at
+    # once when it goes on: more reports from the exit watch than one batch, every one of which
+    # must reach its instance (the status, the end line, the reap, the pidfd closed).
+    harness.require_binaries(LOADGEN, OKD)
+    count = 200
+    units = {
+        "held.socket": "[Socket]\nListenStream=127.0.0.1:0\nAccept=yes\nBacklog=4096\n"
+                       "MaxConnections=100000\n",
+        "held@.service": f"[Service]\nExecStart={OKD} --hold-ms 120000\nStandardInput=socket\n",
+    }
+    with harness.Usherd(units) as usherd:
+        port = usherd.port("held.socket")
+        fds_before = loadkit.fd_count(usherd.proc.pid)
+        clients = subprocess.Popen([LOADGEN, "-q", "-n", str(count), "-c", str(count), "-t", "150",
+                                    "-T", "150000", "-e", "ok\n", f"127.0.0.1:{port}"])
+        try:
+            pids = loadkit.wait_until(
+                lambda: (lambda live: live if len(live) == count else None)(
+                    [i["pid"] for i in usherd.status()["instances"]]),
+                timeout=60, what=f"{count} live instances")
+            os.kill(usherd.proc.pid, signal.SIGSTOP)
+            try:
+                for pid in pids:
+                    os.kill(pid, signal.SIGKILL)
+                # Every one has ended (a zombie of the stopped usherd) before usherd goes on.
+                loadkit.wait_until(lambda: len(loadkit.zombies(usherd.proc.pid)) >= count,
+                                   timeout=30, what="every instance a zombie")
+            finally:
+                os.kill(usherd.proc.pid, signal.SIGCONT)
+            status = loadkit.quiescent(usherd, ["held.socket"])
+        finally:
+            try:
+                clients.wait(timeout=60)  # its connections closed with their instances
+            except subprocess.TimeoutExpired:
+                clients.kill()
+                clients.wait()
+        check_eq(status["instances"], [], "instances afterwards")
+        ends = re.findall(r"end instance=held@\S+ pid=\d+ status=killed signal=Killed",
+                          usherd.log_text())
+        check_eq(len(ends), count, "instances logged as killed")
+        check_eq(loadkit.zombies(usherd.proc.pid), [], "zombie children of usherd")
+        check_eq(loadkit.fd_count(usherd.proc.pid), fds_before, "usherd's open fds afterwards")
+        # And it goes on serving.
+        with loadkit.connect(port) as s:
+            check_eq(s.recv(3), b"ok\n", "a connection after them answered")
 
 if __name__ == "__main__":
     harness.main(globals())
