@@ -243,15 +243,16 @@ def test_stop_with_kill_mode_control_group_ends_the_child_too():
 
 
 COUNT_SIGNALS = """\
-import os, signal, socket, sys, time
+import os, signal, socket, sys
 sig = signal.SIGRTMIN + 2  # real-time: each one sent is queued, none merges with another
-signal.pthread_sigmask(signal.SIG_BLOCK, [sig])
+signal.pthread_sigmask(signal.SIG_BLOCK, [sig, signal.SIGCONT])
 notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 notify.connect(os.environ["NOTIFY_SOCKET"])
 notify.send(b"READY=1")
-signal.sigwait([sig])
-time.sleep(0.3)  # a second signal from the same stop would be sent microseconds after
-count = 1
+# usherd's stop sends SIGCONT after every KillSignal= of that stop: once it is here, each
+# KillSignal= sent is pending too.
+signal.sigwait([signal.SIGCONT])
+count = 0
 while signal.sigtimedwait([sig], 0) is not None:
     count += 1
 with open(sys.argv[1], "w") as f:
