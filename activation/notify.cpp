@@ -12,10 +12,6 @@
 namespace usherd::activation {
 namespace {
 
-// A datagram may carry at most SCM_MAX_FD (253) descriptors; room for all of them, so every
-// one that arrives is seen and closed.
-constexpr std::size_t kMaxPassedFds = 253;
-
 Result<std::pair<sockaddr_un, socklen_t>> unix_address(const std::string& path) {
   sockaddr_un un{};
   un.sun_family = AF_UNIX;
@@ -50,6 +46,9 @@ Result<UniqueFd> open_notify_socket(const std::string& path) {
   if (bind(fd.get(), reinterpret_cast<const sockaddr*>(&address->first), address->second) != 0)
     return fail_errno("bind " + path);
   if (!abstract && chmod(path.c_str(), 0666) != 0) return fail_errno("chmod " + path);
+  // Nobody has a reason to pass descriptors here (usherd has no fd store): where the kernel
+  // can, it refuses them at the sender's sendmsg.
+  (void)refuse_passed_fds(fd.get());
   int one = 1;
   if (setsockopt(fd.get(), SOL_SOCKET, SO_PASSCRED, &one, sizeof one) != 0)
     return fail_errno("setsockopt SO_PASSCRED");
@@ -61,7 +60,7 @@ Result<UniqueFd> open_notify_socket(const std::string& path) {
   return fd;
 }
 
-Result<std::optional<Notification>> receive_notification(int fd) {
+Result<std::optional<Notification>> receive_notification(int fd, FdCloser& closer) {
   char buffer[kNotifyPayloadMax];
   alignas(
       cmsghdr) char control[CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int) * kMaxPassedFds)];
@@ -87,15 +86,11 @@ Result<std::optional<Notification>> receive_notification(int fd) {
       std::memcpy(&cred, CMSG_DATA(c), sizeof cred);
       // pid 0: the sender is outside our pid namespace; it cannot be attributed.
       if (cred.pid > 0) note.sender = cred;
-    } else if (c->cmsg_type == SCM_RIGHTS) {
-      std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (std::size_t i = 0; i < count; ++i) {
-        int passed;
-        std::memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof passed);
-        close(passed);
-      }
     }
   }
+  // Room was made for every descriptor a datagram can carry (kMaxPassedFds), so none is
+  // dropped by the kernel in usherd's context; closing them may block, so not here.
+  dispose_passed_fds(msg, closer);
   // With MSG_TRUNC recvmsg returns the datagram's real length.
   std::size_t length = static_cast<std::size_t>(n);
   note.truncated = (msg.msg_flags & MSG_TRUNC) != 0 || length > sizeof buffer;

@@ -5,8 +5,9 @@
 // Readiness ends a startup, so it must not be forgeable: attribution rests on the sender's
 // credentials (checked by the supervisor against the instance's process tree), never on who
 // can write to the socket, which is mode 0666 so services under User= reach it. Descriptors
-// passed with SCM_RIGHTS are closed on arrival; oversized datagrams and datagrams with a NUL
-// byte are ignored (notify_problem).
+// passed with SCM_RIGHTS are refused by the kernel where it can (SO_PASSRIGHTS) and otherwise
+// closed off the loop by an FdCloser (fd_closer.h: closing one can block); oversized
+// datagrams and datagrams with a NUL byte are ignored (notify_problem).
 #pragma once
 
 #include <sys/socket.h>
@@ -18,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "activation/fd_closer.h"
 #include "base/result.h"
 #include "base/unique_fd.h"
 
@@ -34,12 +36,13 @@ struct Notification {
 };
 
 /// Creates the notify socket at path ("@name" = abstract): a stale socket there is removed,
-/// the node gets mode 0666, SO_PASSCRED is on, the receive buffer is enlarged; CLOEXEC and
-/// NONBLOCK.
+/// the node gets mode 0666, SO_PASSCRED is on, fd passing is refused where the kernel can
+/// (refuse_passed_fds), the receive buffer is enlarged; CLOEXEC and NONBLOCK.
 Result<UniqueFd> open_notify_socket(const std::string& path);
 
-/// Receives one datagram; nullopt when none is waiting (EAGAIN).
-Result<std::optional<Notification>> receive_notification(int fd);
+/// Receives one datagram; nullopt when none is waiting (EAGAIN). Descriptors attached to it
+/// go to closer.
+Result<std::optional<Notification>> receive_notification(int fd, FdCloser& closer);
 
 /// Why a datagram is ignored whoever sent it, or nullptr when it may be read: "truncated"
 /// (longer than kNotifyPayloadMax), "embedded NUL" (systemd ignores such datagrams too: a

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 
 namespace usherd::activation {
 namespace {
@@ -97,7 +98,25 @@ Result<std::pair<UniqueFd, UniqueFd>> make_record_pipe() {
     return fail_errno("fcntl O_NONBLOCK");
   // The instance only writes: shut its reading side so nothing can be sent back to it.
   shutdown(daemon_end.get(), SHUT_WR);
+  (void)refuse_passed_fds(daemon_end.get());
   return std::make_pair(std::move(daemon_end), std::move(instance_end));
+}
+
+Result<std::size_t> receive_record(int fd, char* buffer, std::size_t size, FdCloser& closer) {
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxPassedFds)];
+  iovec iov{buffer, size};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n;
+  do {
+    n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return fail_errno("recvmsg capture");
+  dispose_passed_fds(msg, closer);
+  return static_cast<std::size_t>(n);
 }
 
 }  // namespace usherd::activation

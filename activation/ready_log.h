@@ -10,6 +10,9 @@
 //
 // Records come from a SOCK_SEQPACKET socketpair (make_record_pipe), so each write() of the
 // service arrives as one record and a record boundary cannot be forged by the service's input.
+// The instance may attach descriptors to a record: the daemon's end refuses them where the
+// kernel can, and receive_record() takes any that arrive out of the message for an FdCloser,
+// since a plain recv() would have the kernel drop them, and close them, on usherd's thread.
 #pragma once
 
 #include <cstddef>
@@ -17,6 +20,7 @@
 #include <string_view>
 #include <utility>
 
+#include "activation/fd_closer.h"
 #include "base/result.h"
 #include "base/unique_fd.h"
 
@@ -63,7 +67,13 @@ class ReadyLogMatcher {
 };
 
 /// A SOCK_SEQPACKET socketpair for an instance's stderr: first = the daemon's end (CLOEXEC,
-/// NONBLOCK), second = the instance's end (CLOEXEC, blocking; map it to fd 2).
+/// NONBLOCK, refusing passed fds where the kernel can), second = the instance's end (CLOEXEC,
+/// blocking; map it to fd 2).
 Result<std::pair<UniqueFd, UniqueFd>> make_record_pipe();
+
+/// Receives one record (at most size bytes; a longer one is cut) from the daemon's end
+/// without blocking: its length, 0 at end of file; EAGAIN when none is waiting. Descriptors
+/// attached to it go to closer.
+Result<std::size_t> receive_record(int fd, char* buffer, std::size_t size, FdCloser& closer);
 
 }  // namespace usherd::activation

@@ -36,6 +36,11 @@ struct Pair {
   int sender = -1;
 };
 
+FdCloser& closer() {
+  static FdCloser instance;
+  return instance;
+}
+
 const Pair& sockets() {
   static const Pair pair = [] {
     int fds[2];
@@ -88,7 +93,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   int free_before = lowest_free_fd();
 
   send_datagram(pair.sender, datagram, passed);
-  auto received = receive_notification(pair.receiver);
+  auto received = receive_notification(pair.receiver, closer());
   claim(received.has_value() && received->has_value());
   const Notification& note = **received;
   claim(lowest_free_fd() == free_before);
@@ -112,7 +117,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
 
   // Nothing else is waiting: one datagram in, one out.
-  auto none = receive_notification(pair.receiver);
+  auto none = receive_notification(pair.receiver, closer());
   claim(none.has_value() && !none->has_value());
   return 0;
 }

@@ -27,6 +27,7 @@
 #include <boost/json/object.hpp>
 
 #include "activation/accept.h"
+#include "activation/fd_closer.h"
 #include "activation/listener.h"
 #include "activation/process.h"
 #include "activation/ready_log.h"
@@ -316,6 +317,8 @@ class Daemon {
   std::unique_ptr<HttpMetrics> metrics_;
   std::string metrics_bound_;
   UniqueFd dev_null_;
+  /// Closes descriptors a notify sender or an instance's output attached, off the loop.
+  activation::FdCloser fd_closer_;
   StateFile state_file_;
   bool stopping_ = false;
   bool under_systemd_ = false;

@@ -349,18 +349,18 @@ void Daemon::on_output(Instance& instance) {
   // Drain what is queued now (bounded), then wait again; EOF means every writer closed.
   char buf[kMaxRecord];
   for (int i = 0; i < 64; ++i) {
-    ssize_t n = ::recv(instance.output->native_handle(), buf, sizeof buf, MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    auto n = activation::receive_record(instance.output->native_handle(), buf, sizeof buf,
+                                        fd_closer_);
+    if (!n) {
+      if (n.error().code == EAGAIN || n.error().code == EWOULDBLOCK) break;
       instance.output.reset();
       return;
     }
-    if (n == 0) {
+    if (*n == 0) {
       instance.output.reset();
       return;
     }
-    std::string_view record(buf, static_cast<std::size_t>(n));
+    std::string_view record(buf, *n);
     if (instance.state == Instance::State::starting && instance.plan && instance.plan->ready_log &&
         instance.plan->ready_log->matches_record(record)) {
       mark_ready(instance, "log", Clock::now());
@@ -593,7 +593,7 @@ Instance* Daemon::attribute_sender(pid_t sender) {
 
 void Daemon::on_notification() {
   for (int i = 0; i < 64; ++i) {
-    auto received = activation::receive_notification(notify_->native_handle());
+    auto received = activation::receive_notification(notify_->native_handle(), fd_closer_);
     if (!received) {
       if (received.error().code == EAGAIN || received.error().code == EWOULDBLOCK) return;
       ++notify_rejected_;

@@ -325,3 +325,92 @@ def quiescent(usherd, socket_names):
         check(s["startups"] == 0 and s["instances"] == 0,
               f"{s['name']}: startups {s['startups']}, instances {s['instances']} after the load")
     return status
+
+
+# ---------------------------------------------------------------------------------------
+# The loop's liveness
+
+
+def control_request(runtime_dir, command="status", timeout=10.0):
+    """One control request over RUNTIME/control, as usherctl makes it; the parsed answer."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(os.path.join(runtime_dir, "control"))
+        s.sendall(b'{"version": 1, "command": "%s"}' % command.encode())
+        s.shutdown(socket.SHUT_WR)
+        chunks = []
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    import json
+    return json.loads(b"".join(chunks))
+
+
+class LoopProbe:
+    """Asks usherd for its status over and over from a thread and keeps each answer's time:
+    a loop that blocks shows as one long answer."""
+
+    def __init__(self, runtime_dir, interval=0.01):
+        self.runtime_dir, self.interval = runtime_dir, interval
+        self.times, self.errors = [], []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                answer = control_request(self.runtime_dir)
+                if not answer.get("ok"):
+                    self.errors.append(str(answer))
+            except (OSError, ValueError) as e:
+                self.errors.append(repr(e))
+            self.times.append(time.monotonic() - started)
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=30)
+        return False
+
+    def worst_ms(self):
+        return 1000 * max(self.times) if self.times else float("inf")
+
+
+def lingering_socket(linger_s=4):
+    """A connected loopback TCP pair whose client has unsent data and SO_LINGER {1, linger_s}:
+    the last close() of client blocks until server is read or the linger time is over.
+    Returns (server, client, listener); keep server unread to keep a close blocked."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    client.connect(listener.getsockname())
+    server, _ = listener.accept()
+    client.setblocking(False)
+    try:
+        while True:
+            client.send(b"x" * 4096)
+    except BlockingIOError:
+        pass
+    client.setblocking(True)
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, linger_s))
+    return server, client, listener
+
+
+def drain(server):
+    """Reads server until its peer's close is over (EOF, or a reset when it let go at once)."""
+    server.settimeout(30)
+    try:
+        while server.recv(65536):
+            pass
+    except ConnectionResetError:
+        pass

@@ -17,6 +17,12 @@ error answer where one can be delivered; the counters in status and metrics matc
 clients saw; and throughout, usherctl and a service keep being served and usherd's fds
 return to their baseline.
 
+Descriptors attached by anyone (a datagram on the notify socket, a record an instance writes to
+its captured stderr), among them the one that froze usherd's loop before: a TCP socket with
+SO_LINGER and unsent data, whose last close() blocks for the linger time. The kernel refuses
+them where it can (SO_PASSRIGHTS, Linux 6.16+), else usherd closes them on a thread of its own;
+either way usherd answers status promptly throughout and its fds return to their baseline.
+
 The seed of the random inputs is printed; USHERD_BAD_INPUT_SEED=N repeats a run and
 USHERD_BAD_INPUT_COUNT=N changes how many random inputs each kind gets (default 2000).
 """
@@ -27,12 +33,13 @@ import os
 import random
 import re
 import socket
+import struct
 import threading
 import time
 
 import harness
 # fd_count leaves out closing control connections and a waiting spare's fds
-from loadkit import fd_count, spare_fds, wait_until
+from loadkit import LoopProbe, drain, fd_count, lingering_socket, spare_fds, wait_until
 from harness import check, check_eq
 
 SEED = int(os.environ.get("USHERD_BAD_INPUT_SEED", str(random.SystemRandom().randrange(1 << 30))))
@@ -68,6 +75,39 @@ for line in iter(inp.readline, b""):
         send(b"READY=1")
         out.write(b"ok\n")
 '''
+
+
+# An instance that, when asked, attaches a lingering TCP socket (see loadkit.lingering_socket)
+# to a record on its stderr, the capture socket usherd reads, and says whether the kernel took
+# it; then keeps the socket's peer unread until told to drain it.
+FD_SENDER = r'''
+import array, os, socket, struct, sys
+sys.path.insert(0, os.environ["LOADKIT_DIR"])
+from loadkit import drain, lingering_socket
+out, inp = os.fdopen(1, "wb", buffering=0), os.fdopen(0, "rb", buffering=0)
+err = socket.socket(fileno=2)
+out.write(b"hello\n")
+server = None
+for line in iter(inp.readline, b""):
+    word = line.strip()
+    if word == b"send":
+        server, client, listener = lingering_socket()
+        try:
+            err.sendmsg([b"a record with a socket attached\n"],
+                        [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [client.fileno()]))])
+            result = b"sent"
+        except PermissionError:
+            result = b"refused"
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()
+        out.write(result + b"\n")
+    elif word == b"drain":
+        drain(server)
+        out.write(b"drained\n")
+'''
+
+# Loose enough for a loaded two-core machine; a loop blocked by a close waits the linger (4 s).
+PROMPT_MS = 250 if harness.sanitized() else 50
 
 
 def units(notifier_path):
@@ -474,6 +514,71 @@ def test_control_requests_garbage_partial_oversized_and_slow():
               f"{len(idle)} never finished, partial, at and over {MAX_REQUEST} bytes, 1 MiB, "
               f"slow): {tally.error} error answers, {tally.ok} served, usherd up, "
               f"fds {baseline} -> {fds_after}")
+
+
+def test_descriptors_attached_to_notify_datagrams_and_output_never_block_the_loop():
+    with harness.TempDir("usherd-fdsender.") as tmp:
+        sender = os.path.join(tmp, "fd_sender.py")
+        harness.write_file(sender, FD_SENDER)
+        loadkit_dir = os.path.dirname(os.path.abspath(__file__))
+        fd_units = {
+            "talker.socket": "[Socket]\nListenStream=127.0.0.1:0\nAccept=yes\n",
+            "talker@.service": f"[Service]\nExecStart=/usr/bin/python3 {sender}\n"
+                               f"Environment=LOADKIT_DIR={loadkit_dir} BUILD_DIR={harness.build_dir()}\n"
+                               "StandardInput=socket\nStandardError=journal\n",
+        }
+        with harness.Usherd(fd_units) as usherd:
+            pid = usherd.proc.pid
+            baseline = fd_count(pid)
+            notify_path = os.path.join(usherd.runtime_dir, "notify")
+
+            # 1. A datagram on the notify socket, from outside every instance.
+            server, client, listener = lingering_socket()
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s, \
+                    LoopProbe(usherd.runtime_dir) as probe:
+                try:
+                    s.sendmsg([b"READY=1"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                              array.array("i", [client.fileno()]))], 0, notify_path)
+                    notify_outcome = "sent"
+                except PermissionError:
+                    notify_outcome = "refused by the kernel"
+                    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                      struct.pack("ii", 1, 0))
+                client.close()  # the datagram holds the last reference, if it went
+                wait_until(lambda: len(probe.times) >= 30, 20, "30 status answers")
+                drain(server)
+            server.close()
+            listener.close()
+            print(f"notify datagram with a lingering socket: {notify_outcome}; "
+                  f"{len(probe.times)} status answers, worst {probe.worst_ms():.1f} ms")
+            check(not probe.errors, f"status answered throughout: {probe.errors[:3]}")
+            check(probe.worst_ms() < PROMPT_MS,
+                  f"status answered within {PROMPT_MS} ms throughout (worst "
+                  f"{probe.worst_ms():.1f} ms)")
+
+            # 2. A record on an instance's captured stderr.
+            conn = socket.create_connection(("127.0.0.1", usherd.port("talker.socket")),
+                                            timeout=20)
+            talk = conn.makefile("rwb", buffering=0)
+            check_eq(talk.readline(), b"hello\n", "the sender greets")
+            with LoopProbe(usherd.runtime_dir) as probe:
+                talk.write(b"send\n")
+                output_outcome = talk.readline().strip().decode()
+                wait_until(lambda: len(probe.times) >= 30, 20, "30 status answers")
+                talk.write(b"drain\n")
+                check_eq(talk.readline(), b"drained\n", "the sender drained its socket")
+            print(f"stderr record with a lingering socket: {output_outcome}; "
+                  f"{len(probe.times)} status answers, worst {probe.worst_ms():.1f} ms")
+            check(not probe.errors, f"status answered throughout: {probe.errors[:3]}")
+            check(probe.worst_ms() < PROMPT_MS,
+                  f"status answered within {PROMPT_MS} ms throughout (worst "
+                  f"{probe.worst_ms():.1f} ms)")
+            if output_outcome == "sent":
+                usherd.wait_log(r'output instance=talker@\S+ "a record with a socket attached"')
+            talk.close()
+            conn.close()
+            usherd.wait_instances_gone("talker.socket")
+            wait_fds(pid, baseline, "after the attached descriptors")
 
 
 if __name__ == "__main__":
