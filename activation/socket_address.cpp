@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <cstring>
 
+#include "base/escape.h"
+
 namespace usherd::activation {
 
 SocketAddress::SocketAddress(const sockaddr* sa, socklen_t len) {
@@ -66,6 +68,11 @@ std::uint16_t SocketAddress::port() const {
   return 0;
 }
 
+namespace {
+// sun_path holds at most 108 bytes; all of them are shown.
+constexpr std::size_t kMaxShown = sizeof(sockaddr_un::sun_path);
+}  // namespace
+
 std::string SocketAddress::to_string() const {
   switch (family()) {
     case AF_INET:
@@ -76,8 +83,13 @@ std::string SocketAddress::to_string() const {
       const auto* un = reinterpret_cast<const sockaddr_un*>(&storage_);
       std::size_t path_len = length_ - offsetof(sockaddr_un, sun_path);
       if (length_ <= offsetof(sockaddr_un, sun_path) || path_len == 0) return "unnamed";
-      if (un->sun_path[0] == '\0') return "@" + std::string(un->sun_path + 1, path_len - 1);
-      return std::string(un->sun_path, strnlen(un->sun_path, path_len));
+      // The client chose these bytes (its own bind()): escaped, spaces too, so the address
+      // is one printable token in a log line, a key=value field and usherctl's table.
+      if (un->sun_path[0] == '\0')
+        return "@" + escape_untrusted(std::string_view(un->sun_path + 1, path_len - 1),
+                                      kMaxShown, true);
+      return escape_untrusted(std::string_view(un->sun_path, strnlen(un->sun_path, path_len)),
+                              kMaxShown, true);
     }
     default:
       return "unknown";

@@ -40,7 +40,8 @@ class SocketAddress {
   std::string ip_text() const;
   /// The port in host order; 0 for non-IP families.
   std::uint16_t port() const;
-  /// "127.0.0.1:51234", "[::1]:51234", "/path", "@abstract", "unnamed", or "unknown".
+  /// "127.0.0.1:51234", "[::1]:51234", "/path", "@abstract", "unnamed", or "unknown"; an
+  /// AF_UNIX path (the peer's choice) escaped by escape_untrusted(), spaces included.
   std::string to_string() const;
 
  private:

@@ -15,7 +15,7 @@ namespace usherd::policy {
 
 namespace {
 
-std::string quoted(std::string_view text) {
+std::string in_quotes(std::string_view text) {
   return "\"" + std::string(text) + "\"";
 }
 
@@ -29,7 +29,7 @@ ParseResult<IpAddress> IpAddress::parse(std::string_view text) {
   // inet_pton needs a NUL-terminated string; the longest IPv6 text is INET6_ADDRSTRLEN-1.
   char buffer[INET6_ADDRSTRLEN];
   if (text.empty() || text.size() >= sizeof buffer) {
-    return parse_error("invalid IP address " + quoted(text));
+    return parse_error("invalid IP address " + in_quotes(text));
   }
   std::memcpy(buffer, text.data(), text.size());
   buffer[text.size()] = '\0';
@@ -42,7 +42,7 @@ ParseResult<IpAddress> IpAddress::parse(std::string_view text) {
     address.family_ = Family::v6;
     return address;
   }
-  return parse_error("invalid IP address " + quoted(text));
+  return parse_error("invalid IP address " + in_quotes(text));
 }
 
 IpAddress IpAddress::from_v4(std::uint32_t host_order) {
@@ -117,7 +117,7 @@ ParseResult<Cidr> Cidr::parse(std::string_view text) {
   const auto length_text = text.substr(slash + 1);
   const auto length = parse_decimal(length_text, address->bit_length());
   if (!length) {
-    return parse_error("invalid prefix length " + quoted(length_text) + " in " + quoted(text) +
+    return parse_error("invalid prefix length " + in_quotes(length_text) + " in " + in_quotes(text) +
                        " (at most " + std::to_string(address->bit_length()) + ")");
   }
   return Cidr(*address, static_cast<unsigned>(*length));
@@ -174,7 +174,7 @@ ParseResult<NetBlockSize> NetBlockSize::parse(std::string_view text) {
   const auto colon = text.find(':');
   const auto v4_text = text.substr(0, colon);
   const auto v4 = parse_decimal(v4_text);
-  if (!v4) return parse_error("expected v4[:v6] prefix lengths, got " + quoted(text));
+  if (!v4) return parse_error("expected v4[:v6] prefix lengths, got " + in_quotes(text));
   if (*v4 > 32) {
     return parse_error("IPv4 prefix length must be at most 32, got " + std::string(v4_text));
   }
@@ -182,7 +182,7 @@ ParseResult<NetBlockSize> NetBlockSize::parse(std::string_view text) {
   if (colon != std::string_view::npos) {
     const auto v6_text = text.substr(colon + 1);
     const auto v6 = parse_decimal(v6_text);
-    if (!v6) return parse_error("expected v4[:v6] prefix lengths, got " + quoted(text));
+    if (!v6) return parse_error("expected v4[:v6] prefix lengths, got " + in_quotes(text));
     if (*v6 > 128) {
       return parse_error("IPv6 prefix length must be at most 128, got " + std::string(v6_text));
     }

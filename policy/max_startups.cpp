@@ -9,7 +9,7 @@ namespace usherd::policy {
 
 namespace {
 
-std::string quoted(std::string_view text) {
+std::string in_quotes(std::string_view text) {
   return "\"" + std::string(text) + "\"";
 }
 
@@ -20,7 +20,7 @@ constexpr std::uint64_t kMaxValue = std::numeric_limits<int>::max();
 
 ParseResult<MaxStartups> MaxStartups::parse(std::string_view text) {
   const auto syntax_error = [&] {
-    return parse_error("expected start:rate:full or a single number, got " + quoted(text));
+    return parse_error("expected start:rate:full or a single number, got " + in_quotes(text));
   };
   MaxStartups value;
   const auto first = text.find(':');
@@ -39,13 +39,13 @@ ParseResult<MaxStartups> MaxStartups::parse(std::string_view text) {
     value.rate = static_cast<unsigned>(*rate);
     value.full = static_cast<unsigned>(*full);
     if (value.start > value.full) {
-      return parse_error("start must not exceed full in " + quoted(text));
+      return parse_error("start must not exceed full in " + in_quotes(text));
     }
     if (value.rate < 1 || value.rate > 100) {
-      return parse_error("rate must be between 1 and 100 in " + quoted(text));
+      return parse_error("rate must be between 1 and 100 in " + in_quotes(text));
     }
   }
-  if (value.start == 0) return parse_error("start must be greater than 0 in " + quoted(text));
+  if (value.start == 0) return parse_error("start must be greater than 0 in " + in_quotes(text));
   return value;
 }
 
@@ -69,7 +69,7 @@ ParseResult<std::optional<unsigned>> parse_per_source_max_startups(std::string_v
   if (text == "none") return std::optional<unsigned>();
   const auto n = parse_decimal(text, kMaxValue);
   if (!n || *n == 0) {
-    return parse_error("expected a positive number or \"none\", got " + quoted(text));
+    return parse_error("expected a positive number or \"none\", got " + in_quotes(text));
   }
   return std::optional<unsigned>(static_cast<unsigned>(*n));
 }

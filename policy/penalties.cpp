@@ -11,7 +11,7 @@ namespace usherd::policy {
 
 namespace {
 
-std::string quoted(std::string_view text) {
+std::string in_quotes(std::string_view text) {
   return "\"" + std::string(text) + "\"";
 }
 
@@ -62,14 +62,14 @@ ParseResult<PenaltyConfig> PenaltyConfig::parse(std::string_view text) {
   for (const auto word : words) {
     if (word == "yes" || word == "no") {
       if (words.size() != 1) {
-        return parse_error(quoted(word) + " must appear alone in " + quoted(text));
+        return parse_error(in_quotes(word) + " must appear alone in " + in_quotes(text));
       }
       config.enabled = word == "yes";
       return config;
     }
     const auto colon = word.find(':');
     if (colon == std::string_view::npos) {
-      return parse_error("unsupported keyword " + quoted(word));
+      return parse_error("unsupported keyword " + in_quotes(word));
     }
     const auto key = word.substr(0, colon);
     const auto value = word.substr(colon + 1);
@@ -99,7 +99,7 @@ ParseResult<PenaltyConfig> PenaltyConfig::parse(std::string_view text) {
     } else if (key == "max-sources4" || key == "max-sources6") {
       const auto n = parse_decimal(value, std::numeric_limits<int>::max());
       if (!n) {
-        return parse_error(std::string(key) + ": expected a number, got " + quoted(value));
+        return parse_error(std::string(key) + ": expected a number, got " + in_quotes(value));
       }
       (key == "max-sources4" ? config.max_sources4 : config.max_sources6) =
           static_cast<unsigned>(*n);
@@ -111,11 +111,11 @@ ParseResult<PenaltyConfig> PenaltyConfig::parse(std::string_view text) {
         mode = PenaltyOverflow::deny_all;
       } else {
         return parse_error(std::string(key) + ": expected permissive or deny-all, got " +
-                           quoted(value));
+                           in_quotes(value));
       }
       (key == "overflow" ? config.overflow4 : config.overflow6) = mode;
     } else {
-      return parse_error("unsupported keyword " + quoted(word));
+      return parse_error("unsupported keyword " + in_quotes(word));
     }
   }
   config.enabled = true;

@@ -370,7 +370,7 @@ void Daemon::on_output(Instance& instance) {
     SocketState* socket = find_socket(instance.socket);
     if (socket == nullptr || socket->output_log.allow(Clock::now(), instance.socket))
       log_structured(spdlog::level::info,
-                     fmt::format("output instance={} {}", instance.name, quoted(record, 1024)),
+                     fmt::format("output instance={} {}", instance.name, quote_untrusted(record, 1024)),
                      instance.name, instance.socket, instance.remote_ip);
   }
   watch_output(instance);
@@ -620,7 +620,7 @@ void Daemon::on_notification() {
       } else if (key == "STOPPING" && value == "1") {
         instance->state = Instance::State::stopping;
       } else if (key == "STATUS") {
-        spdlog::info("status instance={} {}", instance->name, quoted(value));
+        spdlog::info("status instance={} {}", instance->name, quote_untrusted(value));
       }
     }
   }

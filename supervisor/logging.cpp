@@ -70,46 +70,6 @@ bool logging_to_journal() {
   return g_journal;
 }
 
-std::string quoted(std::string_view text, std::size_t max_len) {
-  std::string out;
-  out.reserve(std::min(text.size(), max_len) + 2);
-  out.push_back('"');
-  std::size_t n = 0;
-  for (unsigned char c : text) {
-    if (n++ == max_len) {
-      out += "...";
-      break;
-    }
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          char buf[5];
-          std::snprintf(buf, sizeof buf, "\\x%02x", c);
-          out += buf;
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out.push_back('"');
-  return out;
-}
-
 void log_structured(spdlog::level::level_enum level, std::string_view message,
                     std::string_view instance, std::string_view socket,
                     std::string_view remote_addr) {

@@ -1,5 +1,6 @@
 // The daemon's one logger. Records start with a verb and carry key=value fields; strings a
-// client or a unit controls are quoted (quoted()) so a peer cannot forge a field or a line.
+// client, an instance or a unit controls go through quote_untrusted() (base/escape.h) so a
+// peer cannot forge a field or a line.
 //
 // Output goes to the journal with structured fields when stderr is the journal (systemd's
 // JOURNAL_STREAM names our stderr's device:inode), otherwise to stderr with timestamps. Only
@@ -11,6 +12,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "base/escape.h"
+
 namespace usherd::supervisor {
 
 /// Sets up the default logger at the given level ("debug", "info", "warning", ...).
@@ -19,10 +22,6 @@ bool setup_logging(std::string_view level);
 
 /// True when setup_logging chose the journal.
 bool logging_to_journal();
-
-/// A string as a log field value: wrapped in double quotes, with control characters,
-/// quotes and backslashes escaped, and at most max_len bytes of the input kept.
-std::string quoted(std::string_view text, std::size_t max_len = 256);
 
 /// Writes one record with journal fields (INSTANCE=, SOCKET=, REMOTE_ADDR=) when logging to
 /// the journal, or the plain message otherwise. Fields may be empty.

@@ -3,6 +3,7 @@
 // from xinetd or launchd configurations (`usherctl import`).
 // Exit codes: 0 ok, 1 refused or failed (import: something could not be imported; what was
 // importable is still written or printed), 2 usage.
+#include <algorithm>
 #include <unistd.h>
 
 #include <cstdio>
@@ -15,6 +16,7 @@
 
 #include "activation/notify.h"
 #include "importer/importer.h"
+#include "base/escape.h"
 #include "supervisor/control_client.h"
 
 namespace {
@@ -43,7 +45,12 @@ void print_list(const boost::json::value& v) {
     const auto& o = item.as_object();
     auto str = [&](const char* k) {
       const auto& x = o.at(k);
-      return x.is_string() ? std::string(x.as_string()) : std::string("-");
+      if (!x.is_string()) return std::string("-");
+      // A peer's address is escaped by the daemon already; anything that still is not one
+      // printable token is escaped here, so no daemon can drive the terminal or split a row.
+      std::string_view text(x.as_string());
+      bool token = std::all_of(text.begin(), text.end(), [](char c) { return c > ' ' && c < 0x7f; });
+      return token ? std::string(text) : escape_untrusted(text, 256, true);
     };
     std::cout << fmt::format("{:<58} {:>7} {:<22} {:<9} {:>7.1f}s {}\n", str("id"),
                              o.at("pid").to_number<long>(), str("peer"), str("state"),

@@ -301,3 +301,18 @@ TEST_CASE("socket addresses are spelled as usherd logs them", "[activation][addr
   CHECK(path.ip_text().empty());
   CHECK(path.port() == 0);
 }
+
+TEST_CASE("an AF_UNIX peer's address is escaped into one printable token",
+          "[activation][address]") {
+  auto unix_address = [](std::string_view path) {
+    sockaddr_un un{};
+    un.sun_family = AF_UNIX;
+    std::memcpy(un.sun_path, path.data(), path.size());
+    return SocketAddress(reinterpret_cast<const sockaddr*>(&un),
+                         static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size()));
+  };
+  CHECK(unix_address("/tmp/x\n2026 info accept forged").to_string() ==
+        "/tmp/x\\n2026\\x20info\\x20accept\\x20forged");
+  CHECK(unix_address(std::string_view("\0evil\x1b[2J", 9)).to_string() == "@evil\\x1b[2J");
+  CHECK(unix_address("/run/ok.sock").to_string() == "/run/ok.sock");
+}

@@ -581,5 +581,66 @@ def test_descriptors_attached_to_notify_datagrams_and_output_never_block_the_loo
             wait_fds(pid, baseline, "after the attached descriptors")
 
 
+# An instance that reports a STATUS= full of control characters and then waits, never ready.
+STATUS_SENDER = r'''
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.sendto(b"STATUS=\rlooks\x1b[2J\x1b]0;title\x07 fine", os.environ["NOTIFY_SOCKET"])
+sys.stdin.buffer.read()
+'''
+
+FORGED = "2026-01-01T00:00:00.000 info accept socket=forged peer=1.2.3.4:5"
+
+
+def test_unix_clients_with_hostile_names_stay_one_escaped_line_everywhere():
+    with harness.TempDir("usherd-hostile.") as tmp:
+        status_sender = os.path.join(tmp, "status_sender.py")
+        harness.write_file(status_sender, STATUS_SENDER)
+        listen_path = os.path.join(tmp, "u.sock")
+        hostile_units = {
+            "local.socket": f"[Socket]\nListenStream={listen_path}\nAccept=yes\n"
+                            "X-StartupTimeoutSec=2\n",
+            "local@.service": f"[Service]\nType=notify\nExecStart=/usr/bin/python3 {status_sender}\n"
+                              "StandardInput=socket\nStandardError=journal\n",
+        }
+        with harness.Usherd(hostile_units) as usherd:
+            names = [b"\0" + ("x\n" + FORGED + "\x1b[31m").encode(),
+                     os.path.join(tmp, "c\n" + FORGED[:40] + " \x1b]0;t\x07").encode()]
+            clients = []
+            for name in names:
+                c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                c.bind(name)
+                c.connect(listen_path)
+                clients.append(c)
+            wait_until(lambda: usherd.status()["startups"]["current"] == 2, 20,
+                       "both clients' instances starting")
+            listing = usherd.usherctl("list").stdout
+            rows = listing.splitlines()
+            print(listing)
+            check_eq(len(rows), 1 + len(names) + 1, "usherctl list: a header, a row per instance, "
+                     "a count")
+            check("\x1b" not in listing and "\x07" not in listing,
+                  "no terminal control byte reaches usherctl's output")
+            check("\\n2026-01-01T00:00:00.000\\x20info" in listing,
+                  "usherctl list shows the abstract name escaped")
+            wait_until(lambda: usherd.log_text().count("timeout instance=local@") == 2, 20,
+                       "both instances timed out")
+            for c in clients:
+                c.close()
+            usherd.wait_instances_gone("local.socket")
+            log = usherd.log_text()
+            check(not any(line.startswith(FORGED[:30]) for line in log.splitlines()),
+                  "no forged line in the log")
+            check("\x1b" not in log and "\x07" not in log and "\r" not in log,
+                  "no raw control byte in the log")
+            for word in ("accept", "timeout"):
+                lines = [l for l in log.splitlines() if f" {word} " in l and "socket=local" in l]
+                check(len(lines) >= len(names), f"{word} lines for both clients")
+                check(all("\\x20info\\x20accept" in l for l in lines),
+                      f"every {word} line carries the peer's name escaped")
+            check(re.search(r'status instance=local@\S+ "\\rlooks\\x1b\[2J\\x1b\]0;title\\x07 fine"',
+                            log), "STATUS= is logged escaped, \\r and ESC included")
+
+
 if __name__ == "__main__":
     harness.main(globals())
