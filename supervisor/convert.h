@@ -3,6 +3,7 @@
 // only place that knows all three vocabularies, so the glue lives here.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <random>
@@ -59,5 +60,15 @@ class RandomAdapter : public policy::RandomSource {
  private:
   std::mt19937_64& rng_;
 };
+
+/// A unit's time span as a timer's: "infinity" (units::kInfiniteDuration) and anything past
+/// what the steady clock can hold become its maximum, which Asio's timers never reach. A
+/// plain duration_cast of it to nanoseconds would overflow into a negative span that fires
+/// at once.
+inline std::chrono::steady_clock::duration to_timer_duration(units::Duration d) {
+  using Target = std::chrono::steady_clock::duration;
+  if (d >= std::chrono::duration_cast<units::Duration>(Target::max())) return Target::max();
+  return std::chrono::duration_cast<Target>(d);
+}
 
 }  // namespace usherd::supervisor

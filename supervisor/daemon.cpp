@@ -399,11 +399,13 @@ void Daemon::begin_shutdown() {
     }
     if (!s->unit.accept) stop_service(*s);
   }
-  // Instances still starting are unauthenticated: stop them. Running per-connection
-  // instances (an ssh session) are left alone and stay recorded for the next start.
+  // Instances still starting are unauthenticated: stop them, and those that said STOPPING=1
+  // (nothing else ends their wait). Running per-connection instances (an ssh session) are
+  // left alone and stay recorded for the next start.
   std::vector<std::uint64_t> starting;
   for (auto& [key, inst] : instances_)
-    if (inst->role == Instance::Role::connection && inst->state == Instance::State::starting)
+    if (inst->role == Instance::Role::connection &&
+        (inst->state == Instance::State::starting || inst->stopping_by_itself))
       starting.push_back(key);
   for (auto key : starting) {
     Instance& inst = *instances_.at(key);
@@ -543,7 +545,7 @@ void Daemon::adopt_from_state_file() {
     watch_exit(ref);
     if (ref.state == Instance::State::starting && socket) {
       auto timeout = socket->unit.startup_timeout.value_or(daemon_config_.startup_timeout);
-      auto left = std::chrono::duration_cast<Clock::duration>(timeout) - (now - ref.started);
+      auto left = to_timer_duration(timeout) - (now - ref.started);
       if (timeout.count() > 0) arm_startup_timeout(ref, std::max(left, Clock::duration(0)));
     }
     live.push_back(e);
@@ -564,7 +566,7 @@ bool Daemon::stop_instance(const std::string& name) {
     if (inst->name != name) continue;
     int signal = inst->plan ? inst->plan->unit.kill_signal : SIGTERM;
     units::Duration after = inst->plan ? inst->plan->unit.timeout_stop : std::chrono::seconds(90);
-    stop(*inst, signal, std::chrono::duration_cast<Clock::duration>(after));
+    stop(*inst, signal, to_timer_duration(after));
     return true;
   }
   return false;

@@ -155,6 +155,11 @@ struct Instance {
   bool persisted = false;     ///< its '+' line is in the state file
   bool timed_out = false;     ///< stopped by the startup timeout
   bool watched_exit = false;  ///< its pidfd is in the exit watch
+  /// It said STOPPING=1 itself (usherd did not ask it to stop): TimeoutStopSec= runs, and
+  /// usherd's shutdown stops it like one still starting.
+  bool stopping_by_itself = false;
+  /// STATUS= lines, logged at a bounded rate per instance; made on the first one.
+  std::unique_ptr<DropLog> status_log;
 };
 
 /// Accept or spawn failed for want of fds or memory: retrying at once would fail the same way.
@@ -257,6 +262,8 @@ class Daemon {
   void on_exit(std::uint64_t key);
   void mark_ready(Instance& instance, const char* via, Clock::time_point now);
   void arm_startup_timeout(Instance& instance, Clock::duration timeout);
+  /// STOPPING=1 from a ready instance: TimeoutStopSec= from now, then KillSignal=.
+  void arm_stop_timeout(Instance& instance);
   /// Signals the instance (unless signalled: it has been, by its group) and SIGCONT, and
   /// sends SIGKILL after escalate_after.
   void stop(Instance& instance, int signal, Clock::duration escalate_after, bool signalled = false);

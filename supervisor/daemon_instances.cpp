@@ -18,6 +18,7 @@
 #include "activation/notify.h"
 #include "activation/process.h"
 #include "activation/runtime_dir.h"
+#include "supervisor/convert.h"
 #include "supervisor/daemon.h"
 #include "supervisor/logging.h"
 
@@ -25,6 +26,9 @@ namespace usherd::supervisor {
 namespace {
 
 constexpr std::size_t kMaxRecord = 4096;
+// STATUS= lines an instance may have logged per window; the rest are counted in one line.
+constexpr unsigned kStatusBurst = 10;
+constexpr auto kStatusWindow = std::chrono::seconds(10);
 
 double seconds_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
@@ -229,7 +233,7 @@ Instance& Daemon::track_instance(const std::string& socket, std::shared_ptr<Serv
     auto timeout = state && state->unit.startup_timeout ? *state->unit.startup_timeout
                                                         : daemon_config_.startup_timeout;
     if (timeout.count() > 0)
-      arm_startup_timeout(ref, std::chrono::duration_cast<Clock::duration>(timeout));
+      arm_startup_timeout(ref, to_timer_duration(timeout));
   }
   // After mark_ready: an instance ready at exec is recorded ready in its one line.
   persist(ref, StateFile::Event::spawned);
@@ -415,11 +419,31 @@ void Daemon::arm_startup_timeout(Instance& instance, Clock::duration timeout) {
     int signal = inst.plan ? inst.plan->unit.kill_signal : SIGTERM;
     units::Duration stop_after =
         inst.plan ? inst.plan->unit.timeout_stop : std::chrono::seconds(90);
-    stop(inst, signal, std::chrono::duration_cast<Clock::duration>(stop_after));
+    stop(inst, signal, to_timer_duration(stop_after));
+  });
+}
+
+void Daemon::arm_stop_timeout(Instance& instance) {
+  units::Duration stop_after =
+      instance.plan ? instance.plan->unit.timeout_stop : std::chrono::seconds(90);
+  if (!instance.timer) instance.timer = std::make_unique<asio::steady_timer>(io_);
+  instance.timer->expires_after(to_timer_duration(stop_after));
+  std::uint64_t key = instance.key;
+  instance.timer->async_wait([this, key](const boost::system::error_code& ec) {
+    if (ec) return;
+    auto it = instances_.find(key);
+    if (it == instances_.end()) return;
+    Instance& inst = *it->second;
+    spdlog::warn("timeout instance={} socket={} still stopping {:.1f}s after STOPPING=1",
+                 inst.name, inst.socket, seconds_between(inst.started, Clock::now()));
+    int signal = inst.plan ? inst.plan->unit.kill_signal : SIGTERM;
+    units::Duration again = inst.plan ? inst.plan->unit.timeout_stop : std::chrono::seconds(90);
+    stop(inst, signal, to_timer_duration(again));
   });
 }
 
 void Daemon::stop(Instance& instance, int signal, Clock::duration escalate_after, bool signalled) {
+  instance.stopping_by_itself = false;
   instance.state = Instance::State::stopping;
   if (!signalled) {
     if (auto r = activation::send_signal(instance.pidfd.get(), signal); !r) return;
@@ -512,6 +536,7 @@ void Daemon::on_exit(std::uint64_t key) {
   }
   // Drain what is still queued in the capture before forgetting the instance.
   if (instance.output) on_output(instance);
+  if (instance.status_log) instance.status_log->finish(instance.socket);
   std::shared_ptr<ServicePlan> plan = instance.plan;
   by_pid_.erase(instance.pid);
   instances_.erase(it);
@@ -618,9 +643,20 @@ void Daemon::on_notification() {
         else
           mark_ready(*instance, "notify", Clock::now());
       } else if (key == "STOPPING" && value == "1") {
-        instance->state = Instance::State::stopping;
+        // Still starting, it keeps its startup slot and deadline: saying it is stopping
+        // does not make an unauthenticated instance any less of one. Once ready, it is
+        // deactivating and TimeoutStopSec= applies, as systemd applies it after STOPPING=1.
+        if (instance->state == Instance::State::running) {
+          instance->state = Instance::State::stopping;
+          instance->stopping_by_itself = true;
+          arm_stop_timeout(*instance);
+        }
       } else if (key == "STATUS") {
-        spdlog::info("status instance={} {}", instance->name, quote_untrusted(value));
+        if (!instance->status_log)
+          instance->status_log = std::make_unique<DropLog>(kStatusBurst, kStatusWindow,
+                                                           "status lines suppressed");
+        if (instance->status_log->allow(Clock::now(), instance->socket))
+          spdlog::info("status instance={} {}", instance->name, quote_untrusted(value));
       }
     }
   }

@@ -15,6 +15,7 @@
 #include "activation/fd_table.h"
 #include "activation/process.h"
 #include "activation/ready_log.h"
+#include "supervisor/convert.h"
 #include "supervisor/daemon.h"
 
 namespace usherd::supervisor {
@@ -294,7 +295,7 @@ void Daemon::service_ended(SocketState& socket, bool success, bool by_signal, in
   // service that fails without taking its pending connection cannot spin usherd in a loop
   // of activations. It never gives up for good.
   ++run.restarts;
-  auto delay = std::chrono::duration_cast<Clock::duration>(plan.unit.restart_sec);
+  auto delay = to_timer_duration(plan.unit.restart_sec);
   for (unsigned i = 1; i < run.restarts && delay < kMaxRestartDelay; ++i) delay *= 2;
   delay = std::min<Clock::duration>(delay, kMaxRestartDelay);
   if (!run.timer) run.timer = std::make_unique<asio::steady_timer>(io_);
@@ -338,7 +339,7 @@ void Daemon::stop_service(SocketState& socket) {
       run.stop_queue = std::move(*commands);
   }
   if (!run.timer) run.timer = std::make_unique<asio::steady_timer>(io_);
-  run.timer->expires_after(std::chrono::duration_cast<Clock::duration>(unit.timeout_stop));
+  run.timer->expires_after(to_timer_duration(unit.timeout_stop));
   run.timer->async_wait([this, name = socket.unit.name](const boost::system::error_code& ec) {
     SocketState* self = ec ? nullptr : find_socket(name);
     if (self == nullptr || self->run.phase != ServiceRun::Phase::stopping) return;
@@ -376,7 +377,7 @@ void Daemon::kill_service_main(SocketState& socket) {
   Instance& main = *it->second;
   if (main.state == Instance::State::stopping) return;  // signalled already
   const units::ServiceUnit& unit = socket.service->unit;
-  auto after = std::chrono::duration_cast<Clock::duration>(unit.timeout_stop);
+  auto after = to_timer_duration(unit.timeout_stop);
   bool main_signalled = unit.kill_mode == units::KillMode::control_group &&
                         signal_service_group(main, unit.kill_signal);
   if (unit.kill_mode != units::KillMode::none) stop(main, unit.kill_signal, after, main_signalled);

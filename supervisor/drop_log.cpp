@@ -22,6 +22,10 @@ bool DropLog::allow(Clock::time_point now, const std::string& socket) {
 void DropLog::flush(Clock::time_point now, const std::string& socket) {
   if (logged_ == 0 && suppressed_ == 0) return;
   if (now - window_start_ < window_) return;
+  finish(socket);
+}
+
+void DropLog::finish(const std::string& socket) {
   if (suppressed_ > 0) {
     spdlog::warn("{} socket={} logging rate-limited: {} more {}",
                  what_ == "connections dropped" ? "drop" : "output", socket, suppressed_, what_);

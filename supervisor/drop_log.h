@@ -31,6 +31,8 @@ class DropLog {
   }
   /// Emits the summary of a window that has closed; called from a periodic timer.
   void flush(Clock::time_point now, const std::string& socket);
+  /// Emits the summary of the current window at once (its source is going away).
+  void finish(const std::string& socket);
 
  private:
   static void log_line(const std::string& line);

@@ -1,0 +1,130 @@
+#!/usr/bin/python3
+"""Faulty or hostile instances against the live daemon: what an instance says about itself
+must never free it from usherd's bounds.
+
+- STOPPING=1 before READY=1 keeps the startup slot and the startup deadline: the instance is
+  timed out and stopped like any other that never became ready.
+- STOPPING=1 after READY=1 starts TimeoutStopSec=: an instance that then hangs is stopped
+  with KillSignal= when it runs out, as systemd stops a deactivating service.
+- usherd's own SIGTERM stops an instance that said STOPPING=1 and hangs (it does not wait
+  for it without bound).
+- STATUS= is logged at a bounded rate per instance: a flood of a hundred lines gives ten, and
+  one line counting the rest.
+"""
+
+import json
+import os
+import signal
+import socket
+import time
+
+import harness
+from harness import check, check_eq
+from loadkit import wait_until
+
+# An instance that sends the datagrams named on its command line, in order, says "sent" on
+# its connection, then waits until the connection closes (or forever, ignoring SIGTERM with
+# "stubborn").
+SAYER = r'''
+import os, signal, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+for arg in sys.argv[1:]:
+    if arg == "stubborn":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    elif arg.startswith("flood:"):
+        for i in range(int(arg[6:])):
+            s.sendto(b"STATUS=line %d" % i, os.environ["NOTIFY_SOCKET"])
+    else:
+        s.sendto(arg.encode(), os.environ["NOTIFY_SOCKET"])
+os.write(1, b"sent\n")
+while os.read(0, 4096):
+    pass
+if "stubborn" in sys.argv:
+    signal.pause()
+'''
+
+
+def sayer_units(path, args, service_extra="", socket_extra=""):
+    return {
+        "say.socket": f"[Socket]\nListenStream=127.0.0.1:0\nAccept=yes\n{socket_extra}",
+        "say@.service": f"[Service]\nType=notify\nExecStart=/usr/bin/python3 {path} {args}\n"
+                        f"StandardInput=socket\nStandardError=journal\n{service_extra}",
+    }
+
+
+def instances(usherd):
+    return json.loads(usherd.usherctl("list", "--json").stdout)["instances"]
+
+
+def connect_and_hear(usherd):
+    conn = socket.create_connection(("127.0.0.1", usherd.port("say.socket")), timeout=20)
+    check_eq(conn.makefile("rb").readline(), b"sent\n", "the instance sent its datagrams")
+    return conn
+
+
+def test_stopping_before_ready_keeps_the_startup_slot_and_deadline():
+    with harness.TempDir("usherd-sayer.") as tmp:
+        path = os.path.join(tmp, "sayer.py")
+        harness.write_file(path, SAYER)
+        units = sayer_units(path, "STOPPING=1 stubborn", service_extra="TimeoutStopSec=1\n",
+                            socket_extra="X-StartupTimeoutSec=1\n")
+        with harness.Usherd(units) as usherd:
+            conn = connect_and_hear(usherd)
+            check_eq(usherd.status()["startups"]["current"], 1,
+                     "an instance that said STOPPING=1 before READY=1 is still starting")
+            usherd.wait_log(r"timeout instance=say@\S+ socket=say.socket .*startup not finished")
+            usherd.wait_log(r"kill instance=say@\S+ .*SIGKILL")
+            usherd.wait_log(r"end instance=say@\S+ .*status=killed signal=Killed before-ready=yes")
+            check_eq(usherd.status()["startups"]["current"], 0, "its startup slot is free")
+            conn.close()
+
+
+def test_stopping_after_ready_is_bounded_by_timeout_stop_sec():
+    with harness.TempDir("usherd-sayer.") as tmp:
+        path = os.path.join(tmp, "sayer.py")
+        harness.write_file(path, SAYER)
+        units = sayer_units(path, "READY=1 STOPPING=1", service_extra="TimeoutStopSec=1\n")
+        with harness.Usherd(units) as usherd:
+            conn = connect_and_hear(usherd)
+            usherd.wait_log(r"ready instance=say@\S+ .*via=notify")
+            usherd.wait_log(r"timeout instance=say@\S+ socket=say.socket still stopping")
+            usherd.wait_log(r"end instance=say@\S+ .*status=killed signal=Terminated")
+            check("before-ready=yes" not in usherd.log_text(), "it had been ready")
+            conn.close()
+
+
+def test_shutdown_stops_an_instance_that_said_stopping_and_hangs():
+    with harness.TempDir("usherd-sayer.") as tmp:
+        path = os.path.join(tmp, "sayer.py")
+        harness.write_file(path, SAYER)
+        # TimeoutStopSec=infinity: nothing but usherd's shutdown ends its wait.
+        units = sayer_units(path, "READY=1 STOPPING=1 stubborn",
+                            service_extra="TimeoutStopSec=infinity\n")
+        with harness.Usherd(units) as usherd:
+            conn = connect_and_hear(usherd)
+            usherd.wait_log(r"ready instance=say@\S+ .*via=notify")
+            wait_until(lambda: any(i["state"] == "stopping"
+                                   for i in instances(usherd)), 20,
+                       "the instance shows as stopping")
+            code = usherd.stop(timeout=20)
+            check_eq(code, 0, "usherd's exit status")
+            check("end instance=say@" in usherd.log_text(), "usherd stopped the instance")
+            conn.close()
+
+
+def test_status_lines_are_rate_limited_per_instance():
+    with harness.TempDir("usherd-sayer.") as tmp:
+        path = os.path.join(tmp, "sayer.py")
+        harness.write_file(path, SAYER)
+        units = sayer_units(path, "flood:100 READY=1")
+        with harness.Usherd(units) as usherd:
+            conn = connect_and_hear(usherd)
+            usherd.wait_log(r"ready instance=say@\S+ .*via=notify")
+            conn.close()
+            usherd.wait_log(r"logging rate-limited: 90 more status lines suppressed")
+            lines = [l for l in usherd.log_text().splitlines() if " status instance=say@" in l]
+            check_eq(len(lines), 10, "STATUS= lines logged in full")
+
+
+if __name__ == "__main__":
+    harness.main(globals())
