@@ -71,7 +71,8 @@ SocketState* Daemon::find_socket(const std::string& name) {
   return nullptr;
 }
 
-std::shared_ptr<ServicePlan> Daemon::make_plan(const units::ServiceUnit& unit, std::string& error) {
+std::shared_ptr<ServicePlan> Daemon::make_plan(const units::ServiceUnit& unit, std::string& error,
+                                               const ServicePlan* resolved) {
   auto plan = std::make_shared<ServicePlan>();
   plan->unit = unit;
   if (unit.exec_start.empty()) {
@@ -80,7 +81,26 @@ std::shared_ptr<ServicePlan> Daemon::make_plan(const units::ServiceUnit& unit, s
   }
   activation::SpawnPlan& base = plan->base;
   std::vector<std::string> env = {kDefaultPath};
-  if (unit.user || unit.group) {
+  if (resolved) {
+    // An instance of a template instantiated per connection: the template's credentials,
+    // looked up once at load. NSS (passwd, group, and behind them LDAP or sssd) is never
+    // asked on the connection path: a slow directory service is the incident usherd exists
+    // for. A User= that only the connection could name (an instance specifier) has no
+    // meaning for a connection and is refused.
+    if (unit.user != resolved->unit.user || unit.group != resolved->unit.group ||
+        unit.supplementary_groups != resolved->unit.supplementary_groups) {
+      error = "User=, Group= or SupplementaryGroups= names the connection (an instance "
+              "specifier): credentials are resolved once per template, not per connection";
+      return nullptr;
+    }
+    base.credentials = resolved->user_credentials;
+    if (unit.user && base.credentials) {
+      set_env(env, "USER=" + base.credentials->user);
+      set_env(env, "LOGNAME=" + base.credentials->user);
+      set_env(env, "HOME=" + base.credentials->home);
+      set_env(env, "SHELL=" + base.credentials->shell);
+    }
+  } else if (unit.user || unit.group) {
     auto creds = activation::resolve_credentials(unit.user.value_or(""), unit.group.value_or(""),
                                                  unit.supplementary_groups);
     if (!creds) {
@@ -184,7 +204,7 @@ std::shared_ptr<ServicePlan> Daemon::make_plan(const units::ServiceUnit& unit, s
   plan->out = resolve(unit.standard_output,
                       plan->stdin_socket ? ServicePlan::Out::socket : ServicePlan::Out::journal);
   plan->err = resolve(unit.standard_error, plan->out);
-  if (unit.ready_log) {
+  if (unit.ready_log && !resolved) {  // a connection's instance uses the template's matcher
     auto matcher = activation::ReadyLogMatcher::compile(*unit.ready_log);
     if (!matcher) {
       error = "X-ReadyLog=: " + matcher.error().to_string();

@@ -207,7 +207,10 @@ class Daemon {
   // daemon.cpp
   bool load(bool initial, std::string& report);
   void apply_daemon_config(const units::DaemonConfig& config);
-  std::shared_ptr<ServicePlan> make_plan(const units::ServiceUnit& unit, std::string& error);
+  /// The plan for unit; with resolved (the plan of the template unit instantiates), that
+  /// plan's credentials and readiness matcher serve, and nothing is looked up.
+  std::shared_ptr<ServicePlan> make_plan(const units::ServiceUnit& unit, std::string& error,
+                                         const ServicePlan* resolved = nullptr);
   void start_signals();
   void arm_signals();
   void on_signal(int signo);

@@ -238,11 +238,10 @@ void Daemon::handle_connection(SocketState& socket, activation::Accepted&& conn,
     std::vector<units::Diagnostic> diags;
     units::ServiceUnit unit = units::instantiate(plan.unit, instance, diags);
     std::string error;
-    auto specific = make_plan(unit, error);
+    auto specific = make_plan(unit, error, &plan);
     if (!specific) {
-      spdlog::error("spawn instance={} failed: {}", name, error);
-      admission_->spawn_failed(*decision.instance);
-      ++spawn_failures_;
+      spawn_failed(socket.unit.name, name, peer_text, decision.instance, Error{EINVAL, error},
+                   now);
       return;
     }
     spawn = specific->base;

@@ -375,7 +375,8 @@ void Daemon::kill_service_main(SocketState& socket) {
   auto it = instances_.find(socket.run.instance_key);
   if (it == instances_.end()) return;
   Instance& main = *it->second;
-  if (main.state == Instance::State::stopping) return;  // signalled already
+  // Signalled already (a main that only said STOPPING=1 itself is signalled now).
+  if (main.state == Instance::State::stopping && !main.stopping_by_itself) return;
   const units::ServiceUnit& unit = socket.service->unit;
   auto after = to_timer_duration(unit.timeout_stop);
   bool main_signalled = unit.kill_mode == units::KillMode::control_group &&

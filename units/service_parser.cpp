@@ -100,6 +100,7 @@ struct ServiceState {
   std::vector<std::string> assignments;  // Environment=, before files
   std::vector<EnvironmentFileRef> files;
   std::optional<NotifyAccess> notify_access;
+  bool bad_credentials = false;  // User=/Group= named no valid user: refused
 };
 
 template <class Enum, std::size_t N>
@@ -191,7 +192,15 @@ void apply_service_entry(ServiceState& state, const Entry& entry, ParseContext& 
     }
     auto value = context.expand(entry);
     if (!value) return;
-    if (!is_valid_user_group_name(*value)) return context.invalid(entry, "not a valid name");
+    if (!is_valid_user_group_name(*value)) {
+      // Ignoring it would run the service as root, which the unit asked not to: refused,
+      // as systemd refuses such a unit since v246.
+      context.sink.error(entry.file, entry.line,
+                         "Invalid user/group name or numeric ID in " + entry.key + "=" +
+                             entry.value + ". Refusing.");
+      state.bad_credentials = true;
+      return;
+    }
     field = std::move(*value);
   };
 
@@ -477,6 +486,7 @@ std::optional<ServiceUnit> parse_service_unit(const UnitName& name, const std::s
     source = std::make_shared<TemplateSource>();
     source->entries = entries;
   }
+  if (state.bad_credentials) return std::nullopt;
   if (!build_environment(state, read, source.get(), sink)) return std::nullopt;
   if (source) s.source = std::move(source);
 

@@ -10,12 +10,18 @@ must never free it from usherd's bounds.
   for it without bound).
 - STATUS= is logged at a bounded rate per instance: a flood of a hundred lines gives ten, and
   one line counting the rest.
+- A template instantiated per connection (any instance specifier, even only in
+  Description=) with User= and Group= asks NSS nothing per connection: strace of usherd's loop
+  sees no /etc/passwd or /etc/group opened while connections are served; a User= that names
+  the connection itself (%i) is refused at load rather than ignored (which ran it as root).
 """
 
 import json
 import os
+import re
 import signal
 import socket
+import subprocess
 import time
 
 import harness
@@ -124,6 +130,52 @@ def test_status_lines_are_rate_limited_per_instance():
             usherd.wait_log(r"logging rate-limited: 90 more status lines suppressed")
             lines = [l for l in usherd.log_text().splitlines() if " status instance=say@" in l]
             check_eq(len(lines), 10, "STATUS= lines logged in full")
+
+
+def test_per_connection_templates_resolve_users_once_not_per_connection():
+    units = {
+        "nss.socket": "[Socket]\nListenStream=127.0.0.1:0\nAccept=yes\n",
+        "nss@.service": "[Unit]\nDescription=connection %i\n[Service]\nUser=nobody\n"
+                        "Group=nogroup\nExecStart=/bin/echo served %i\nStandardInput=socket\n",
+        "byname.socket": "[Socket]\nListenStream=127.0.0.1:0\nAccept=yes\n",
+        "byname@.service": "[Service]\nUser=%i\nExecStart=/bin/echo hi\nStandardInput=socket\n",
+    }
+    with harness.Usherd(units) as usherd:
+        port = usherd.port("nss.socket")
+        with harness.TempDir("usherd-strace.") as tmp:
+            trace = os.path.join(tmp, "trace")
+            tracer = subprocess.Popen(["strace", "-qq", "-e", "trace=open,openat,connect", "-o",
+                                       trace, "-p", str(usherd.proc.pid)],
+                                      stderr=subprocess.PIPE, text=True)
+            try:
+                # strace stops the tracee to attach: a status answered after that went
+                # through the traced loop.
+                wait_until(lambda: _traced_by(usherd.proc.pid, tracer.pid), 20,
+                           "strace attached")
+                for _ in range(20):
+                    with socket.create_connection(("127.0.0.1", port), timeout=20) as c:
+                        check(c.makefile("rb").read().startswith(b"served "),
+                              "the instance answered")
+            finally:
+                tracer.terminate()
+                tracer.wait(timeout=20)
+            with open(trace, encoding="utf-8", errors="replace") as f:
+                calls = f.read()
+        lookups = [l for l in calls.splitlines()
+                   if "/etc/passwd" in l or "/etc/group" in l or "nscd" in l or "libnss" in l]
+        check(not lookups, f"no NSS look-up on the connection path: {lookups[:3]}")
+        check("served" not in calls, "sanity: the trace is of usherd, not its children")
+        # A User= naming the connection (%i) could never name a user: the unit is refused
+        # at load instead of running as root.
+        check(re.search(r"byname@\.service:2: Invalid user/group name or numeric ID in User=%i\. Refusing",
+                        usherd.log_text()), "User=%i is refused at load")
+        check("byname.socket" not in [s["name"] for s in usherd.status()["sockets"]],
+              "its socket is not loaded")
+
+
+def _traced_by(pid, tracer_pid):
+    with open(f"/proc/{pid}/status", encoding="utf-8") as f:
+        return f"TracerPid:\t{tracer_pid}\n" in f.read()
 
 
 if __name__ == "__main__":

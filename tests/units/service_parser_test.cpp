@@ -274,3 +274,17 @@ TEST_CASE("a template records whether it uses instance specifiers", "[units][ser
   REQUIRE(inst.service);
   CHECK(inst.service->uses_instance_specifiers);
 }
+
+TEST_CASE("a User= or Group= that names no valid user refuses the service, never runs it as root",
+          "[units][service]") {
+  auto [key, value] = GENERATE(table<std::string, std::string>({
+      {"User", "0day bad"},
+      {"Group", "-x"},
+      {"User", "%i"},  // a per-connection template: %i is the connection, never a user
+  }));
+  auto p = parse("a@.service", "[Service]\nExecStart=/bin/true\n" + key + "=" + value + "\n");
+  CHECK_FALSE(p.service);
+  CHECK_THAT(p.messages(), Catch::Contains("Invalid user/group name or numeric ID in " + key +
+                                           "=") &&
+                               Catch::Contains("Refusing."));
+}
