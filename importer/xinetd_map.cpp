@@ -68,6 +68,12 @@ std::optional<std::uint64_t> parse_limit(const std::string& text) {
   return static_cast<std::uint64_t>(*v) * multiplier;
 }
 
+// A value word that starts with '#' was meant as a comment, which xinetd.conf has only for
+// whole lines (parsesup.c next_line()); messages about such a word say so.
+std::string comment_note(const std::string& word) {
+  return word.starts_with('#') ? " ('#' starts a comment only at the beginning of a line)" : "";
+}
+
 class Mapper {
  public:
   Mapper(const XinetdService& service, const Options& options, const System& system,
@@ -142,14 +148,14 @@ class Mapper {
     if (const auto* t = get("type")) {
       for (const auto& v : t->values) {
         if (v != "INTERNAL" && v != "RPC" && v != "TCPMUX" && v != "TCPMUXPLUS" && v != "UNLISTED")
-          return error(*t, "unknown type " + v + "; xinetd disables the service");
+          return error(*t, "unknown type " + v + comment_note(v) + "; xinetd disables the service");
         types.insert(v);
       }
     }
     if (const auto* f = get("flags")) {
       for (const auto& v : f->values) {
         if (std::find(kKnownFlags.begin(), kKnownFlags.end(), v) == kKnownFlags.end())
-          return error(*f, "unknown flag " + v + "; xinetd disables the service");
+          return error(*f, "unknown flag " + v + comment_note(v) + "; xinetd disables the service");
         flags_.insert(v);
       }
     }
@@ -290,6 +296,9 @@ class Mapper {
         plan_.add_socket("BindIPv6Only", value("v6only") == "yes" ? "ipv6-only" : "both");
       return "[" + ip->to_string() + "]:" + p;
     }
+    if (s_.ignored_bind)
+      open_access(*s_.ignored_bind->attribute,
+                  s_.ignored_bind->why + "; xinetd ignores the line and listens on every address");
     if (v4 && !v6) return "0.0.0.0:" + p;
     // xinetd's default is one IPv6 socket that takes IPv4 too, unless v6only = yes.
     plan_.add_socket("BindIPv6Only", value("v6only") == "yes" ? "ipv6-only" : "both");
@@ -359,7 +368,8 @@ class Mapper {
       for (const auto& v : op.attribute->values) {
         auto eq = v.find('=');
         if (eq == std::string::npos)
-          return error(*op.attribute, v + " has no '='; xinetd disables the service");
+          return error(*op.attribute,
+                       v + " has no '='" + comment_note(v) + "; xinetd disables the service");
         if (!units::is_valid_environment_name(std::string_view(v).substr(0, eq)))
           return error(*op.attribute, v + ": not a variable name usherd accepts");
         env.push_back(v);
