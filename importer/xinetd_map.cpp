@@ -136,6 +136,22 @@ class Mapper {
     warn(a, message + "; dropped (--allow-open)");
   }
 
+  // Words of only_from / no_access that xinetd logs and skips. Skipping a no_access word
+  // widens access, and an only_from word was meant to admit someone: the service fails
+  // unless --allow-open, which skips them as xinetd does.
+  void skip_access_words(const XinetdAttribute& a, const std::string& message) {
+    if (!options_.allow_open) {
+      error(a, message +
+                   "; xinetd logs a word it cannot parse and skips it; refusing to guess the "
+                   "access rule meant (--allow-open skips it too)");
+      refused_ = true;
+      return;
+    }
+    warn(a, message +
+                "; xinetd logs a word it cannot parse and skips it, and so does the import "
+                "(--allow-open)");
+  }
+
   const XinetdAttribute* get(const std::string& name) const { return s_.get(name); }
   std::string value(const std::string& name) const {
     const XinetdAttribute* a = get(name);
@@ -494,9 +510,26 @@ class Mapper {
     for (const ListOp& op : list(name)) {
       present = true;
       if (op.op == AssignOp::set) out.clear();
-      for (const auto& v : op.attribute->values) {
+      const auto& values = op.attribute->values;
+      for (std::size_t i = 0; i < values.size(); ++i) {
+        const std::string& v = values[i];
+        if (v.starts_with('#')) {
+          // What the author meant as a comment: one finding for all its words.
+          std::string comment;
+          for (std::size_t k = i; k < values.size(); ++k)
+            comment += (comment.empty() ? "" : " ") + values[k];
+          skip_access_words(*op.attribute,
+                            "'" + comment +
+                                "' is not a comment (xinetd.conf comments take a whole "
+                                "line) but more words to read as addresses");
+          break;
+        }
         auto entry = parse_xinetd_address(v, system_);
         if (!entry) return error(*op.attribute, entry.error().message);
+        if (!entry->skipped.empty()) {
+          skip_access_words(*op.attribute, v + ": " + entry->skipped);
+          continue;
+        }
         if (op.op == AssignOp::remove) {
           std::erase_if(out, [&](const AddressEntry& e) {
             return e.text == entry->text || (!e.networks.empty() && e.networks == entry->networks);
