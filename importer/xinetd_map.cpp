@@ -345,6 +345,10 @@ class Mapper {
         return error(*get("flags"), "NAMEINARGS needs server_args; xinetd disables the service");
       plan_.exec.argv0 = words.front();
       words.erase(words.begin());
+    } else {
+      // confparse.c fix_server_argv(): argv[0] is the last component of the server path,
+      // which programs that look at their own name (tcpd, multi-call binaries) depend on.
+      plan_.exec.argv0 = path.substr(path.rfind('/') + 1);
     }
     plan_.exec.args = std::move(words);
     plan_.add_service("StandardInput", "socket",
