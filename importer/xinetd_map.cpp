@@ -177,40 +177,44 @@ class Mapper {
     }
     bool disabled =
         value("disable") == "yes" || flags_.count("DISABLE") || s_.disabled_by_defaults != nullptr;
-    std::string also = disabled ? " (it is disabled, too)" : "";
-    if (const auto* t = get("type"); t && types.count("INTERNAL"))
-      return error(*t,
-                   "not importable: one of xinetd's built-in services (echo, chargen, "
-                   "daytime, discard, time, ...), which have no program to run; usherd "
-                   "has no built-in services" +
-                       also);
-    if (flags_.count("SENSOR"))
-      return error(*get("flags"),
-                   "not importable: a SENSOR service is a trap inside xinetd "
-                   "that denies every client touching it" +
-                       also);
-    if (types.count("RPC"))
-      return error(*get("type"),
-                   "not importable: RPC services are registered with the "
-                   "portmapper, which usherd does not do" +
-                       also);
-    if (types.count("TCPMUX") || types.count("TCPMUXPLUS"))
-      return error(*get("type"),
-                   "not importable: TCPMUX (RFC 1078) services are reached "
-                   "through xinetd's own tcpmux multiplexer" +
-                       also);
+    // Kinds of service usherd cannot run, whatever their attributes say.
+    const XinetdAttribute* kind_line = nullptr;
+    std::string kind;
+    if (const auto* t = get("type"); t && types.count("INTERNAL")) {
+      kind_line = t;
+      kind = "one of xinetd's built-in services (echo, chargen, daytime, discard, time, ...), "
+             "which have no program to run; usherd has no built-in services";
+    } else if (flags_.count("SENSOR")) {
+      kind_line = get("flags");
+      kind = "a SENSOR service is a trap inside xinetd that denies every client touching it";
+    } else if (types.count("RPC")) {
+      kind_line = get("type");
+      kind = "RPC services are registered with the portmapper, which usherd does not do";
+    } else if (types.count("TCPMUX") || types.count("TCPMUXPLUS")) {
+      kind_line = get("type");
+      kind = "TCPMUX (RFC 1078) services are reached through xinetd's own tcpmux multiplexer";
+    }
     if (disabled) {
       const XinetdAttribute* why = get("disable");
       if (why == nullptr || value("disable") != "yes") why = s_.disabled_by_defaults;
       if (why == nullptr) why = get("flags");  // the DISABLE flag
+      // A disabled service is not running under xinetd, so skipping it loses nothing, even
+      // when it could not be imported anyway (Debian's stock /etc/xinetd.d: every built-in
+      // service, all disabled).
       if (!options_.include_disabled) {
         add(Severity::notice, why->file, why->line,
-            "skipped: disabled (" + why->text() + "); --include-disabled imports it");
+            "skipped: disabled (" + why->text() + "); " +
+                (kind_line ? "not importable even with --include-disabled: " + kind
+                           : std::string("--include-disabled imports it")));
         job_.outcome = Outcome::disabled;
         return true;
       }
-      warn(*why, "imported as a unit that runs once it is installed (--include-disabled)");
+      if (!kind_line)
+        warn(*why, "imported as a unit that runs once it is installed (--include-disabled)");
     }
+    if (kind_line)
+      return error(*kind_line,
+                   "not importable: " + kind + (disabled ? " (it is disabled, too)" : ""));
     if (const auto* d = get("disable"); d && value("disable") != "yes" && value("disable") != "no")
       return error(*d, "expected yes or no");
 

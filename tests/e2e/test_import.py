@@ -4,8 +4,8 @@
 An xinetd service for a small program (tr, upper-casing what it reads) is imported with
 usherctl into a unit directory, loaded by usherd, and answers a client on 127.0.0.1; its
 only_from admits 127.0.0.1 alone, so a client from 127.0.0.2 is refused (reason acl). Debian's
-own xinetd configuration (built-in services only) is reported as not importable with exit
-code 1 and writes nothing. A launchd job shaped like Apple's OpenSSH job, on a loopback port,
+own xinetd configuration (disabled built-in services only) is skipped with exit code 0 and
+writes nothing; with --include-disabled it is reported as not importable, exit code 1. A launchd job shaped like Apple's OpenSSH job, on a loopback port,
 is imported and a real ssh login goes through it; the startup ends at sshd's "Accepted" line,
 which the import set up as readiness.
 """
@@ -164,7 +164,7 @@ def check_usherd_accepts(units_dir):
     check_eq(proc.returncode, 0, f"usherd --check on the imported units:\n{proc.stdout}")
 
 
-def test_debian_xinetd_configuration_is_reported_not_importable():
+def test_debian_xinetd_configuration_is_skipped_as_disabled():
     if not os.path.isfile("/etc/xinetd.conf") or not os.path.isdir("/etc/xinetd.d"):
         harness.skip("Debian's xinetd package is not installed")
     services = 0
@@ -173,8 +173,18 @@ def test_debian_xinetd_configuration_is_reported_not_importable():
             services += sum(1 for line in f if line.split()[:1] == ["service"])
     check(services >= 10, f"Debian's /etc/xinetd.d defines services ({services})")
     with harness.TempDir("usherd-import.") as tmp:
-        proc, units = import_units("xinetd", ["/etc/xinetd.conf"], os.path.join(tmp, "units"),
-                                   expect_rc=1)
+        # Every service is a disabled built-in: nothing runs under xinetd, nothing is lost.
+        proc, units = import_units("xinetd", ["/etc/xinetd.conf"], os.path.join(tmp, "units"))
+        check_eq(units, {}, "units written for built-in services")
+        notices = [line for line in proc.stderr.splitlines()
+                   if ": notice: service " in line and "skipped: disabled" in line
+                   and "not importable even with --include-disabled" in line]
+        check_eq(len(notices), services, f"one notice per service:\n{proc.stderr}")
+        check(f"0 imported, {services} disabled (skipped), 0 not importable" in proc.stderr,
+              f"summary line:\n{proc.stderr}")
+        # Asked to import them anyway, each is an error: a built-in has no program to run.
+        proc, units = import_units("xinetd", ["/etc/xinetd.conf"], os.path.join(tmp, "all"),
+                                   "--include-disabled", expect_rc=1)
         check_eq(units, {}, "units written for built-in services")
         errors = [line for line in proc.stderr.splitlines()
                   if ": error: service " in line and "type = INTERNAL" in line
