@@ -271,23 +271,32 @@ class Mapper {
 
   bool map_path_options(const std::string& name, const PlistValue& s) {
     auto integer = [&](std::string_view key) { return typed(s, key, Type::integer); };
-    auto once = [&](const std::string& key, const std::string& value, unsigned line) {
+    auto once = [&](const std::string& key, const std::string& value, unsigned line,
+                    std::string comment = {}) {
       auto it = path_options_.find(key);
       if (it == path_options_.end()) {
         path_options_[key] = value;
-        plan_.add_socket(key, value);
+        plan_.add_socket(key, value, std::move(comment));
       } else if (it->second != value) {
         warn(line, "socket " + name + ": " + key + "=" + value + " differs from another " +
                        "socket's " + it->second + "; one unit has one " + key + "=");
       }
     };
     if (const auto* mode = integer("SockPathMode")) {
-      // A plist integer is decimal: 438 is mode 0666.
-      if (mode->integer < 0 || mode->integer > 07777)
-        return error(mode->line, "socket " + name + ": SockPathMode out of range");
-      char text[8];
-      std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode->integer));
-      once("SocketMode", text, mode->line);
+      // A plist integer is decimal: 438 is mode 0666. launchd hands the value to chmod(2),
+      // which takes the permission bits only, so a value written with the file type bits of
+      // stat(2)'s st_mode (Apple's cups job: 49663, 0140777 with S_IFSOCK) means 0777.
+      if (mode->integer < 0 || mode->integer > 0177777)
+        return error(mode->line, "socket " + name + ": SockPathMode " +
+                                     std::to_string(mode->integer) + " is not a file mode");
+      auto bits = static_cast<unsigned>(mode->integer);
+      char text[8], written[16];
+      std::snprintf(text, sizeof text, "%04o", bits & 07777);
+      std::snprintf(written, sizeof written, "%o", bits);
+      once("SocketMode", text, mode->line,
+           bits > 07777 ? "SockPathMode " + std::to_string(bits) + " (0" + written +
+                              ") without its file type bits, as chmod(2) applies it."
+                        : "");
     }
     if (const auto* owner = integer("SockPathOwner"); owner && owner->integer >= 0)
       once("SocketUser", std::to_string(owner->integer), owner->line);
