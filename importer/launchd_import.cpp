@@ -315,9 +315,16 @@ class Mapper {
     const PlistValue* inetd = find("inetdCompatibility", Type::dict);
     if (!ok_) return false;
     bool wait = false;
+    const PlistValue* instances = nullptr;
     if (inetd) {
+      for (const auto& [key, value] : inetd->dict)
+        if (key != "Wait" && key != "Instances")
+          warn(value.line, "inetdCompatibility: " + key + ": unknown key");
       if (const auto* w = typed(*inetd, "Wait", Type::boolean)) wait = w->boolean;
+      instances = typed(*inetd, "Instances", Type::integer);
       if (!ok_) return false;
+      if (instances && (instances->integer < 1 || instances->integer > UINT32_MAX))
+        return error(instances->line, "inetdCompatibility: Instances must be 1 or more");
     }
     plan_.accept = inetd && !wait;
     std::vector<std::string> names;
@@ -345,9 +352,19 @@ class Mapper {
       plan_.add_socket("BindIPv6Only", v6_only_ && !dual_stack_ ? "ipv6-only" : "both");
     plan_.socket.insert(plan_.socket.begin() + static_cast<long>(listen_count_),
                         {"Accept", plan_.accept ? "yes" : "no", ""});
-    if (plan_.accept)
+    if (plan_.accept && instances) {
+      // launch.h's LAUNCH_JOBINETDCOMPATIBILITY_INSTANCES: how many copies of an inetd-style
+      // job may run at once, as xinetd's instances; usherd refuses the connections over it.
+      plan_.add_socket("MaxConnections", std::to_string(instances->integer),
+                       "inetdCompatibility Instances: at most this many programs at once.");
+    } else if (plan_.accept) {
       plan_.add_socket("MaxConnections", "4294967295",
                        "launchd starts a program for every connection, without a limit.");
+    } else if (instances) {
+      warn(instances->line,
+           "inetdCompatibility: Instances has no effect with Wait = true, where one program "
+           "takes the listening socket");
+    }
     if (inetd) {
       if (wait && listen_count_ != 1)
         return error(inetd->line,
