@@ -401,6 +401,24 @@ class Mapper {
       return ok_;
     };
     if (!name_setting("UserName", "User") || !name_setting("GroupName", "Group")) return false;
+    // launchd 1.0 (Mac OS X 10.4) took numeric ids as UID and GID; later launchd derives them
+    // from UserName and GroupName, which win when both are given.
+    auto legacy_id = [&](std::string_view key, std::string_view name_key, const char* unit_key) {
+      const auto* v = find(key, Type::integer);
+      if (v == nullptr) return ok_;
+      if (v->integer < 0 || v->integer >= UINT32_MAX)
+        return error(v->line, std::string(key) + " is not a " +
+                                  (unit_key == std::string_view("User") ? "user" : "group") +
+                                  " id");
+      if (job_.find(name_key))
+        warn(v->line, std::string(key) + ": ignored, as launchd ignores it when " +
+                          std::string(name_key) + " is set");
+      else
+        plan_.add_service(unit_key, std::to_string(v->integer));
+      return true;
+    };
+    if (!legacy_id("UID", "UserName", "User") || !legacy_id("GID", "GroupName", "Group"))
+      return false;
     const PlistValue* user = job_.find("UserName");
     if (const auto* init = find("InitGroups", Type::boolean);
         init && !init->boolean && user && user->type == Type::string &&
@@ -514,6 +532,8 @@ class Mapper {
                                                   "Disabled",
                                                   "UserName",
                                                   "GroupName",
+                                                  "UID",
+                                                  "GID",
                                                   "InitGroups",
                                                   "Umask",
                                                   "WorkingDirectory",
