@@ -65,6 +65,15 @@ constexpr std::pair<std::string_view, std::string_view> kLimitKeys[] = {
 // usherd's default hard RLIMIT_NOFILE (DESIGN "Handoff"): a soft-only NumberOfFiles keeps it.
 constexpr std::int64_t kDefaultHardNoFile = 524288;
 
+// Apple's host-key wrapper around sshd, and where Debian's openssh-server puts sshd.
+constexpr std::string_view kKeygenWrapper = "sshd-keygen-wrapper";
+constexpr const char* kDebianSshd = "/usr/sbin/sshd";
+
+std::string_view base_name(std::string_view path) {
+  std::size_t slash = path.rfind('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
 std::string with_article(std::string_view noun) {
   bool vowel =
       !noun.empty() && std::string_view("aeiou").find(noun.front()) != std::string_view::npos;
@@ -141,9 +150,15 @@ class Mapper {
     }
     if (!program && argv.empty()) return error(job_.line, "neither Program nor ProgramArguments");
     std::string path = program ? program->text : argv.front();
-    if (program && program->text.ends_with("/sshd-keygen-wrapper") && !argv.empty() &&
-        argv.front().starts_with("/")) {
-      // Apple's wrapper creates the host keys on first use, then runs its arguments.
+    unsigned path_line = program ? program->line : arguments->array.front().line;
+    std::string_view key = program ? "Program" : "ProgramArguments";
+    if (path.empty()) return error(path_line, std::string(key) + " is an empty program path");
+    if (base_name(path) == kKeygenWrapper && (argv.empty() || base_name(argv.front()) ==
+                                                                  kKeygenWrapper))
+      return map_keygen_wrapper(path, path_line, key, argv);
+    if (program && base_name(path) == kKeygenWrapper && argv.front().starts_with("/")) {
+      // The older form: the wrapper creates the host keys on first use, then runs its
+      // arguments ("/usr/sbin/sshd -i").
       warn(program->line, "Program = " + program->text +
                               ": Apple's host-key wrapper is not carried over; "
                               "the service runs " +
@@ -152,15 +167,35 @@ class Mapper {
                               "openssh-server is installed)");
       path = argv.front();
     }
-    if (path.empty()) return error(job_.line, "an empty program path");
     plan_.exec.path = path;
     if (!argv.empty()) {
       if (argv.front() != path) plan_.exec.argv0 = argv.front();
       plan_.exec.args.assign(argv.begin() + 1, argv.end());
     }
     if (path.front() != '/')
-      warn(arguments ? arguments->line : job_.line,
-           path + " is looked up in usherd's fixed PATH, not launchd's");
+      warn(path_line, path + " is looked up in usherd's fixed PATH, not launchd's");
+    return true;
+  }
+
+  // Apple's OpenSSH job since macOS 12 runs only the wrapper, which creates missing host keys
+  // (sshd-keygen) and then runs "sshd -i", passing on any further arguments. The unit runs
+  // sshd -i itself, where Debian installs it; finish() then gives it the readiness setup.
+  bool map_keygen_wrapper(const std::string& path, unsigned line, std::string_view key,
+                          const std::vector<std::string>& argv) {
+    plan_.exec.path = kDebianSshd;
+    if (argv.size() > 1) plan_.exec.args.assign(argv.begin() + 1, argv.end());
+    if (std::find(plan_.exec.args.begin(), plan_.exec.args.end(), "-i") == plan_.exec.args.end())
+      plan_.exec.args.insert(plan_.exec.args.begin(), "-i");
+    std::string command = kDebianSshd;
+    for (const auto& a : plan_.exec.args) command += " " + a;
+    warn(line, std::string(key) + " = " + path +
+                   ": Apple's wrapper creates missing host keys, then runs sshd -i; the service "
+                   "runs " +
+                   command +
+                   " itself (Debian creates the host keys when openssh-server is installed)");
+    plan_.exec.comment =
+        "Apple's " + path + " runs sshd-keygen, then sshd -i: the unit runs sshd\n" +
+        "directly, where Debian's openssh-server installs it (which also creates the host keys).";
     return true;
   }
 
