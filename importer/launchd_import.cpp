@@ -167,6 +167,11 @@ class Mapper {
                               "openssh-server is installed)");
       path = argv.front();
     }
+    if (path.front() != '/' && path.find('/') != std::string::npos)
+      return error(path_line,
+                   std::string(key) + " " + path +
+                       " is a relative path: launchd runs it from the job's working directory "
+                       "(WorkingDirectory, else /); write the absolute path");
     plan_.exec.path = path;
     if (!argv.empty()) {
       if (argv.front() != path) plan_.exec.argv0 = argv.front();
