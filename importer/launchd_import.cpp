@@ -6,9 +6,11 @@
 // program would call launch_activate_socket(3), and gets the sockets as LISTEN_FDS
 // (sd_listen_fds(3)) instead, named after the Sockets key when there is one. Every other key
 // is carried over, or reported as a warning, or (SockPassive false, SecureSocketWithKey) makes
-// the job fail. Apple's OpenSSH job (com.openssh.sshd) gets the readiness setup of
-// sshd_readiness.h. One mapper class walks launchd's whole key table, hence the file's
-// length.
+// the job fail. Apple's OpenSSH job (com.openssh.sshd), in its older form (the host-key
+// wrapper as Program, "sshd -i" as its arguments) and its macOS 12 form (the wrapper alone),
+// runs sshd -i directly and gets the readiness setup of sshd_readiness.h. inetdCompatibility's
+// Instances becomes MaxConnections=; the legacy UID / GID keys become User= / Group=. One
+// mapper class walks launchd's whole key table, hence the file's length.
 #include <algorithm>
 #include <array>
 #include <cstdio>
