@@ -155,8 +155,8 @@ class Mapper {
     unsigned path_line = program ? program->line : arguments->array.front().line;
     std::string_view key = program ? "Program" : "ProgramArguments";
     if (path.empty()) return error(path_line, std::string(key) + " is an empty program path");
-    if (base_name(path) == kKeygenWrapper && (argv.empty() || base_name(argv.front()) ==
-                                                                  kKeygenWrapper))
+    if (base_name(path) == kKeygenWrapper &&
+        (argv.empty() || base_name(argv.front()) == kKeygenWrapper))
       return map_keygen_wrapper(path, path_line, key, argv);
     if (program && base_name(path) == kKeygenWrapper && argv.front().starts_with("/")) {
       // The older form: the wrapper creates the host keys on first use, then runs its

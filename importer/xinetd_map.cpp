@@ -182,8 +182,9 @@ class Mapper {
     std::string kind;
     if (const auto* t = get("type"); t && types.count("INTERNAL")) {
       kind_line = t;
-      kind = "one of xinetd's built-in services (echo, chargen, daytime, discard, time, ...), "
-             "which have no program to run; usherd has no built-in services";
+      kind =
+          "one of xinetd's built-in services (echo, chargen, daytime, discard, time, ...), "
+          "which have no program to run; usherd has no built-in services";
     } else if (flags_.count("SENSOR")) {
       kind_line = get("flags");
       kind = "a SENSOR service is a trap inside xinetd that denies every client touching it";

@@ -151,8 +151,7 @@ void apply(const XinetdAttribute& a, bool in_defaults, const std::string& servic
   if (info->values > 0 && a.values.size() != static_cast<std::size_t>(info->values)) {
     // identify_attribute(): a wrong number of values is a warning, and the line is skipped.
     std::string count = a.name + " takes " + std::to_string(info->values) + " value" +
-                        (info->values == 1 ? "" : "s") + ", not " +
-                        std::to_string(a.values.size());
+                        (info->values == 1 ? "" : "s") + ", not " + std::to_string(a.values.size());
     std::string why = comment.empty() ? count
                                       : "'" + comment +
                                             "' is not a comment: xinetd.conf comments take a "

@@ -46,7 +46,7 @@ struct XinetdService {
   /// A bind / interface line (the service's, else the defaults') that xinetd ignores for its
   /// number of values: without another bind, xinetd listens on every address.
   std::optional<IgnoredLine> ignored_bind;
-  std::vector<Finding> findings;                           ///< Found while resolving.
+  std::vector<Finding> findings;  ///< Found while resolving.
 
   /// The service's own setting, else the one from defaults (nullptr when neither).
   const XinetdAttribute* get(const std::string& name) const;

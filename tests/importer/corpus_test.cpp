@@ -29,9 +29,8 @@ struct Way {
   const char* name;
   const char* flags;
 };
-constexpr Way kWays[] = {{"plain", ""},
-                         {"allow-open", " --allow-open"},
-                         {"include-disabled", " --include-disabled"}};
+constexpr Way kWays[] = {
+    {"plain", ""}, {"allow-open", " --allow-open"}, {"include-disabled", " --include-disabled"}};
 
 // "KIND/FILE" -> the expected exit status of each way, from EXPECTED.
 std::map<std::string, std::vector<int>> expected_statuses() {
@@ -77,8 +76,9 @@ std::vector<std::string> lines_of(const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("every corpus file imports to units usherd accepts or is refused with file, line and reason",
-          "[importer][corpus]") {
+TEST_CASE(
+    "every corpus file imports to units usherd accepts or is refused with file, line and reason",
+    "[importer][corpus]") {
   std::string bin = USHERD_BIN_DIR;
   REQUIRE(::access((bin + "/usherctl").c_str(), X_OK) == 0);
   REQUIRE(::access((bin + "/usherd").c_str(), X_OK) == 0);
