@@ -94,6 +94,12 @@ bool inside(const Cidr& inner, const Cidr& outer) {
   return outer.prefix_length() <= inner.prefix_length() && outer.contains(inner.address());
 }
 
+// addrlist_op(): a word none of xinetd's address parsers takes is logged and skipped.
+AddressEntry skipped(AddressEntry entry, std::string why) {
+  entry.skipped = std::move(why);
+  return entry;
+}
+
 }  // namespace
 
 Result<AddressEntry> parse_xinetd_address(std::string_view text, const System& system) {
@@ -107,7 +113,7 @@ Result<AddressEntry> parse_xinetd_address(std::string_view text, const System& s
   if (!braces && slash == std::string_view::npos) {
     if (text.find(':') != std::string_view::npos) {
       auto ip = IpAddress::parse(text);
-      if (!ip || !ip->is_v6()) return fail("invalid IPv6 address " + entry.text);
+      if (!ip || !ip->is_v6()) return skipped(std::move(entry), "not an IPv6 address");
       entry.networks.emplace_back(*ip, 128);
       return entry;
     }
@@ -116,7 +122,7 @@ Result<AddressEntry> parse_xinetd_address(std::string_view text, const System& s
       return entry;
     }
     if (!std::all_of(text.begin(), text.end(), is_host_name_char))
-      return fail("not an address, network or host name: " + entry.text);
+      return skipped(std::move(entry), "not an address, network or host name");
     if (text.front() == '.') {
       entry.unexpressible = "a domain pattern needs a reverse lookup of every client";
       return entry;
@@ -139,15 +145,15 @@ Result<AddressEntry> parse_xinetd_address(std::string_view text, const System& s
   }
   std::string address(text.substr(0, slash));
   auto length = parse_small(text.substr(slash + 1), 128);
-  if (!length) return fail("invalid prefix length in " + entry.text);
+  if (!length) return skipped(std::move(entry), "not a prefix length after '/'");
   if (address.find(':') != std::string::npos) {
     auto ip = IpAddress::parse(address);
-    if (!ip || !ip->is_v6()) return fail("invalid IPv6 address in " + entry.text);
+    if (!ip || !ip->is_v6()) return skipped(std::move(entry), "not an IPv6 network");
     entry.networks.emplace_back(*ip, *length);
     return entry;
   }
   auto v4 = parse_v4(address);
-  if (!v4 || *length > 32) return fail("invalid IPv4 network " + entry.text);
+  if (!v4 || *length > 32) return skipped(std::move(entry), "not an IPv4 network");
   entry.networks.emplace_back(IpAddress::from_v4(*v4), *length);
   return entry;
 }

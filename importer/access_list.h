@@ -7,7 +7,10 @@
 // reverse lookup of each client); "address/prefix"; a factorized IPv4 address
 // "128.138.{200,201}" (each value becomes a network of the octet it fills); a network name from
 // /etc/networks. Host names and domains cannot be expressed with addresses: such an entry is
-// marked unexpressible and the caller decides (fail, or drop it with --allow-open).
+// marked unexpressible and the caller decides (fail, or drop it with --allow-open). A word
+// none of these parsers takes is logged and skipped by xinetd (addrlist_op()); it is marked
+// skipped, and the caller refuses the service by default, since skipping a no_access word
+// widens access and an only_from word was meant to admit someone.
 //
 // Rule semantics differ: xinetd refuses a client matched by no_access, and with an only_from
 // list refuses a client it does not match (access.c, remote_address_check); systemd allows a
@@ -30,9 +33,12 @@ struct AddressEntry {
   std::string text;                    ///< As written.
   std::vector<policy::Cidr> networks;  ///< What it matches, when expressible.
   std::string unexpressible;           ///< Why it cannot be expressed (empty when it can).
+  std::string skipped;                 ///< Why xinetd cannot parse it (empty when it can).
 };
 
-/// Parses one value; an error for a malformed value (xinetd disables such a service).
+/// Parses one value; an error for a malformed value (xinetd disables such a service). A word
+/// that none of xinetd's address parsers takes (a '#', a mistyped address) is not an error
+/// in xinetd, which logs it and skips the word: such an entry comes back with `skipped` set.
 Result<AddressEntry> parse_xinetd_address(std::string_view text, const System& system);
 
 /// The networks of from that are not inside any network of holes, as a list of networks

@@ -23,10 +23,12 @@ void refuse_duplicate_units(Report& report) {
       if (it != owner.end()) clash = it->second;
     }
     if (clash != nullptr) {
+      // Units are named after the xinetd service id or the launchd Label: name what to change.
+      bool launchd = job.subject.starts_with("job ");
       job.findings.push_back({Severity::error, job.file, job.line, job.subject,
                               "its units would have the same names as those of " + clash->name +
                                   " (" + clash->file + ":" + std::to_string(clash->line) +
-                                  "); give one of them another id"});
+                                  "); give one of them another " + (launchd ? "Label" : "id")});
       job.outcome = Outcome::failed;
       job.units.clear();
       continue;

@@ -6,9 +6,11 @@
 // program would call launch_activate_socket(3), and gets the sockets as LISTEN_FDS
 // (sd_listen_fds(3)) instead, named after the Sockets key when there is one. Every other key
 // is carried over, or reported as a warning, or (SockPassive false, SecureSocketWithKey) makes
-// the job fail. Apple's OpenSSH job (com.openssh.sshd) gets the readiness setup of
-// sshd_readiness.h. One mapper class walks launchd's whole key table, hence the file's
-// length.
+// the job fail. Apple's OpenSSH job (com.openssh.sshd), in its older form (the host-key
+// wrapper as Program, "sshd -i" as its arguments) and its macOS 12 form (the wrapper alone),
+// runs sshd -i directly and gets the readiness setup of sshd_readiness.h. inetdCompatibility's
+// Instances becomes MaxConnections=; the legacy UID / GID keys become User= / Group=. One
+// mapper class walks launchd's whole key table, hence the file's length.
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -64,6 +66,15 @@ constexpr std::pair<std::string_view, std::string_view> kLimitKeys[] = {
 
 // usherd's default hard RLIMIT_NOFILE (DESIGN "Handoff"): a soft-only NumberOfFiles keeps it.
 constexpr std::int64_t kDefaultHardNoFile = 524288;
+
+// Apple's host-key wrapper around sshd, and where Debian's openssh-server puts sshd.
+constexpr std::string_view kKeygenWrapper = "sshd-keygen-wrapper";
+constexpr const char* kDebianSshd = "/usr/sbin/sshd";
+
+std::string_view base_name(std::string_view path) {
+  std::size_t slash = path.rfind('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
 
 std::string with_article(std::string_view noun) {
   bool vowel =
@@ -141,9 +152,15 @@ class Mapper {
     }
     if (!program && argv.empty()) return error(job_.line, "neither Program nor ProgramArguments");
     std::string path = program ? program->text : argv.front();
-    if (program && program->text.ends_with("/sshd-keygen-wrapper") && !argv.empty() &&
-        argv.front().starts_with("/")) {
-      // Apple's wrapper creates the host keys on first use, then runs its arguments.
+    unsigned path_line = program ? program->line : arguments->array.front().line;
+    std::string_view key = program ? "Program" : "ProgramArguments";
+    if (path.empty()) return error(path_line, std::string(key) + " is an empty program path");
+    if (base_name(path) == kKeygenWrapper &&
+        (argv.empty() || base_name(argv.front()) == kKeygenWrapper))
+      return map_keygen_wrapper(path, path_line, key, argv);
+    if (program && base_name(path) == kKeygenWrapper && argv.front().starts_with("/")) {
+      // The older form: the wrapper creates the host keys on first use, then runs its
+      // arguments ("/usr/sbin/sshd -i").
       warn(program->line, "Program = " + program->text +
                               ": Apple's host-key wrapper is not carried over; "
                               "the service runs " +
@@ -152,15 +169,40 @@ class Mapper {
                               "openssh-server is installed)");
       path = argv.front();
     }
-    if (path.empty()) return error(job_.line, "an empty program path");
+    if (path.front() != '/' && path.find('/') != std::string::npos)
+      return error(path_line,
+                   std::string(key) + " " + path +
+                       " is a relative path: launchd runs it from the job's working directory "
+                       "(WorkingDirectory, else /); write the absolute path");
     plan_.exec.path = path;
     if (!argv.empty()) {
       if (argv.front() != path) plan_.exec.argv0 = argv.front();
       plan_.exec.args.assign(argv.begin() + 1, argv.end());
     }
     if (path.front() != '/')
-      warn(arguments ? arguments->line : job_.line,
-           path + " is looked up in usherd's fixed PATH, not launchd's");
+      warn(path_line, path + " is looked up in usherd's fixed PATH, not launchd's");
+    return true;
+  }
+
+  // Apple's OpenSSH job since macOS 12 runs only the wrapper, which creates missing host keys
+  // (sshd-keygen) and then runs "sshd -i", passing on any further arguments. The unit runs
+  // sshd -i itself, where Debian installs it; finish() then gives it the readiness setup.
+  bool map_keygen_wrapper(const std::string& path, unsigned line, std::string_view key,
+                          const std::vector<std::string>& argv) {
+    plan_.exec.path = kDebianSshd;
+    if (argv.size() > 1) plan_.exec.args.assign(argv.begin() + 1, argv.end());
+    if (std::find(plan_.exec.args.begin(), plan_.exec.args.end(), "-i") == plan_.exec.args.end())
+      plan_.exec.args.insert(plan_.exec.args.begin(), "-i");
+    std::string command = kDebianSshd;
+    for (const auto& a : plan_.exec.args) command += " " + a;
+    warn(line, std::string(key) + " = " + path +
+                   ": Apple's wrapper creates missing host keys, then runs sshd -i; the service "
+                   "runs " +
+                   command +
+                   " itself (Debian creates the host keys when openssh-server is installed)");
+    plan_.exec.comment =
+        "Apple's " + path + " runs sshd-keygen, then sshd -i: the unit runs sshd\n" +
+        "directly, where Debian's openssh-server installs it (which also creates the host keys).";
     return true;
   }
 
@@ -271,23 +313,32 @@ class Mapper {
 
   bool map_path_options(const std::string& name, const PlistValue& s) {
     auto integer = [&](std::string_view key) { return typed(s, key, Type::integer); };
-    auto once = [&](const std::string& key, const std::string& value, unsigned line) {
+    auto once = [&](const std::string& key, const std::string& value, unsigned line,
+                    std::string comment = {}) {
       auto it = path_options_.find(key);
       if (it == path_options_.end()) {
         path_options_[key] = value;
-        plan_.add_socket(key, value);
+        plan_.add_socket(key, value, std::move(comment));
       } else if (it->second != value) {
         warn(line, "socket " + name + ": " + key + "=" + value + " differs from another " +
                        "socket's " + it->second + "; one unit has one " + key + "=");
       }
     };
     if (const auto* mode = integer("SockPathMode")) {
-      // A plist integer is decimal: 438 is mode 0666.
-      if (mode->integer < 0 || mode->integer > 07777)
-        return error(mode->line, "socket " + name + ": SockPathMode out of range");
-      char text[8];
-      std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode->integer));
-      once("SocketMode", text, mode->line);
+      // A plist integer is decimal: 438 is mode 0666. launchd hands the value to chmod(2),
+      // which takes the permission bits only, so a value written with the file type bits of
+      // stat(2)'s st_mode (Apple's cups job: 49663, 0140777 with S_IFSOCK) means 0777.
+      if (mode->integer < 0 || mode->integer > 0177777)
+        return error(mode->line, "socket " + name + ": SockPathMode " +
+                                     std::to_string(mode->integer) + " is not a file mode");
+      auto bits = static_cast<unsigned>(mode->integer);
+      char text[8], written[16];
+      std::snprintf(text, sizeof text, "%04o", bits & 07777);
+      std::snprintf(written, sizeof written, "%o", bits);
+      once("SocketMode", text, mode->line,
+           bits > 07777 ? "SockPathMode " + std::to_string(bits) + " (0" + written +
+                              ") without its file type bits, as chmod(2) applies it."
+                        : "");
     }
     if (const auto* owner = integer("SockPathOwner"); owner && owner->integer >= 0)
       once("SocketUser", std::to_string(owner->integer), owner->line);
@@ -306,9 +357,16 @@ class Mapper {
     const PlistValue* inetd = find("inetdCompatibility", Type::dict);
     if (!ok_) return false;
     bool wait = false;
+    const PlistValue* instances = nullptr;
     if (inetd) {
+      for (const auto& [key, value] : inetd->dict)
+        if (key != "Wait" && key != "Instances")
+          warn(value.line, "inetdCompatibility: " + key + ": unknown key");
       if (const auto* w = typed(*inetd, "Wait", Type::boolean)) wait = w->boolean;
+      instances = typed(*inetd, "Instances", Type::integer);
       if (!ok_) return false;
+      if (instances && (instances->integer < 1 || instances->integer > UINT32_MAX))
+        return error(instances->line, "inetdCompatibility: Instances must be 1 or more");
     }
     plan_.accept = inetd && !wait;
     std::vector<std::string> names;
@@ -336,9 +394,19 @@ class Mapper {
       plan_.add_socket("BindIPv6Only", v6_only_ && !dual_stack_ ? "ipv6-only" : "both");
     plan_.socket.insert(plan_.socket.begin() + static_cast<long>(listen_count_),
                         {"Accept", plan_.accept ? "yes" : "no", ""});
-    if (plan_.accept)
+    if (plan_.accept && instances) {
+      // launch.h's LAUNCH_JOBINETDCOMPATIBILITY_INSTANCES: how many copies of an inetd-style
+      // job may run at once, as xinetd's instances; usherd refuses the connections over it.
+      plan_.add_socket("MaxConnections", std::to_string(instances->integer),
+                       "inetdCompatibility Instances: at most this many programs at once.");
+    } else if (plan_.accept) {
       plan_.add_socket("MaxConnections", "4294967295",
                        "launchd starts a program for every connection, without a limit.");
+    } else if (instances) {
+      warn(instances->line,
+           "inetdCompatibility: Instances has no effect with Wait = true, where one program "
+           "takes the listening socket");
+    }
     if (inetd) {
       if (wait && listen_count_ != 1)
         return error(inetd->line,
@@ -375,6 +443,24 @@ class Mapper {
       return ok_;
     };
     if (!name_setting("UserName", "User") || !name_setting("GroupName", "Group")) return false;
+    // launchd 1.0 (Mac OS X 10.4) took numeric ids as UID and GID; later launchd derives them
+    // from UserName and GroupName, which win when both are given.
+    auto legacy_id = [&](std::string_view key, std::string_view name_key, const char* unit_key) {
+      const auto* v = find(key, Type::integer);
+      if (v == nullptr) return ok_;
+      if (v->integer < 0 || v->integer >= UINT32_MAX)
+        return error(v->line, std::string(key) + " is not a " +
+                                  (unit_key == std::string_view("User") ? "user" : "group") +
+                                  " id");
+      if (job_.find(name_key))
+        warn(v->line, std::string(key) + ": ignored, as launchd ignores it when " +
+                          std::string(name_key) + " is set");
+      else
+        plan_.add_service(unit_key, std::to_string(v->integer));
+      return true;
+    };
+    if (!legacy_id("UID", "UserName", "User") || !legacy_id("GID", "GroupName", "Group"))
+      return false;
     const PlistValue* user = job_.find("UserName");
     if (const auto* init = find("InitGroups", Type::boolean);
         init && !init->boolean && user && user->type == Type::string &&
@@ -488,6 +574,8 @@ class Mapper {
                                                   "Disabled",
                                                   "UserName",
                                                   "GroupName",
+                                                  "UID",
+                                                  "GID",
                                                   "InitGroups",
                                                   "Umask",
                                                   "WorkingDirectory",

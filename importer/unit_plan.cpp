@@ -179,6 +179,7 @@ Result<std::vector<UnitFile>> render_units(const UnitPlan& plan,
   std::string socket_text =
       head + "[Unit]\nDescription=" + *description + "\n\n[Socket]\n" + settings(plan.socket);
   std::string service_text = head + "[Unit]\nDescription=" + *description + "\n\n[Service]\n";
+  if (!plan.exec.comment.empty()) service_text += comment_lines(plan.exec.comment);
   service_text += "ExecStart=" + exec_start(plan.exec) + "\n";
   for (const auto& e : plan.environment)
     service_text += "Environment=" + environment_word(e) + "\n";

@@ -25,6 +25,7 @@ struct ExecLine {
   std::optional<std::string> argv0;  ///< argv[0] when it is not path (written with '@').
   std::vector<std::string> args;     ///< argv[1...], exactly as the program receives them.
   bool ignore_failure = false;       ///< '-': a failing exit status is not a failure.
+  std::string comment;               ///< Written as "# ..." lines before ExecStart=.
 };
 
 /// One "Key=Value" line, the value already in unit syntax.

@@ -68,6 +68,12 @@ std::optional<std::uint64_t> parse_limit(const std::string& text) {
   return static_cast<std::uint64_t>(*v) * multiplier;
 }
 
+// A value word that starts with '#' was meant as a comment, which xinetd.conf has only for
+// whole lines (parsesup.c next_line()); messages about such a word say so.
+std::string comment_note(const std::string& word) {
+  return word.starts_with('#') ? " ('#' starts a comment only at the beginning of a line)" : "";
+}
+
 class Mapper {
  public:
   Mapper(const XinetdService& service, const Options& options, const System& system,
@@ -130,6 +136,22 @@ class Mapper {
     warn(a, message + "; dropped (--allow-open)");
   }
 
+  // Words of only_from / no_access that xinetd logs and skips. Skipping a no_access word
+  // widens access, and an only_from word was meant to admit someone: the service fails
+  // unless --allow-open, which skips them as xinetd does.
+  void skip_access_words(const XinetdAttribute& a, const std::string& message) {
+    if (!options_.allow_open) {
+      error(a, message +
+                   "; xinetd logs a word it cannot parse and skips it; refusing to guess the "
+                   "access rule meant (--allow-open skips it too)");
+      refused_ = true;
+      return;
+    }
+    warn(a, message +
+                "; xinetd logs a word it cannot parse and skips it, and so does the import "
+                "(--allow-open)");
+  }
+
   const XinetdAttribute* get(const std::string& name) const { return s_.get(name); }
   std::string value(const std::string& name) const {
     const XinetdAttribute* a = get(name);
@@ -142,53 +164,58 @@ class Mapper {
     if (const auto* t = get("type")) {
       for (const auto& v : t->values) {
         if (v != "INTERNAL" && v != "RPC" && v != "TCPMUX" && v != "TCPMUXPLUS" && v != "UNLISTED")
-          return error(*t, "unknown type " + v + "; xinetd disables the service");
+          return error(*t, "unknown type " + v + comment_note(v) + "; xinetd disables the service");
         types.insert(v);
       }
     }
     if (const auto* f = get("flags")) {
       for (const auto& v : f->values) {
         if (std::find(kKnownFlags.begin(), kKnownFlags.end(), v) == kKnownFlags.end())
-          return error(*f, "unknown flag " + v + "; xinetd disables the service");
+          return error(*f, "unknown flag " + v + comment_note(v) + "; xinetd disables the service");
         flags_.insert(v);
       }
     }
     bool disabled =
         value("disable") == "yes" || flags_.count("DISABLE") || s_.disabled_by_defaults != nullptr;
-    std::string also = disabled ? " (it is disabled, too)" : "";
-    if (const auto* t = get("type"); t && types.count("INTERNAL"))
-      return error(*t,
-                   "not importable: one of xinetd's built-in services (echo, chargen, "
-                   "daytime, discard, time, ...), which have no program to run; usherd "
-                   "has no built-in services" +
-                       also);
-    if (flags_.count("SENSOR"))
-      return error(*get("flags"),
-                   "not importable: a SENSOR service is a trap inside xinetd "
-                   "that denies every client touching it" +
-                       also);
-    if (types.count("RPC"))
-      return error(*get("type"),
-                   "not importable: RPC services are registered with the "
-                   "portmapper, which usherd does not do" +
-                       also);
-    if (types.count("TCPMUX") || types.count("TCPMUXPLUS"))
-      return error(*get("type"),
-                   "not importable: TCPMUX (RFC 1078) services are reached "
-                   "through xinetd's own tcpmux multiplexer" +
-                       also);
+    // Kinds of service usherd cannot run, whatever their attributes say.
+    const XinetdAttribute* kind_line = nullptr;
+    std::string kind;
+    if (const auto* t = get("type"); t && types.count("INTERNAL")) {
+      kind_line = t;
+      kind =
+          "one of xinetd's built-in services (echo, chargen, daytime, discard, time, ...), "
+          "which have no program to run; usherd has no built-in services";
+    } else if (flags_.count("SENSOR")) {
+      kind_line = get("flags");
+      kind = "a SENSOR service is a trap inside xinetd that denies every client touching it";
+    } else if (types.count("RPC")) {
+      kind_line = get("type");
+      kind = "RPC services are registered with the portmapper, which usherd does not do";
+    } else if (types.count("TCPMUX") || types.count("TCPMUXPLUS")) {
+      kind_line = get("type");
+      kind = "TCPMUX (RFC 1078) services are reached through xinetd's own tcpmux multiplexer";
+    }
     if (disabled) {
       const XinetdAttribute* why = get("disable");
       if (why == nullptr || value("disable") != "yes") why = s_.disabled_by_defaults;
       if (why == nullptr) why = get("flags");  // the DISABLE flag
+      // A disabled service is not running under xinetd, so skipping it loses nothing, even
+      // when it could not be imported anyway (Debian's stock /etc/xinetd.d: every built-in
+      // service, all disabled).
       if (!options_.include_disabled) {
         add(Severity::notice, why->file, why->line,
-            "skipped: disabled (" + why->text() + "); --include-disabled imports it");
+            "skipped: disabled (" + why->text() + "); " +
+                (kind_line ? "not importable even with --include-disabled: " + kind
+                           : std::string("--include-disabled imports it")));
         job_.outcome = Outcome::disabled;
         return true;
       }
-      warn(*why, "imported as a unit that runs once it is installed (--include-disabled)");
+      if (!kind_line)
+        warn(*why, "imported as a unit that runs once it is installed (--include-disabled)");
     }
+    if (kind_line)
+      return error(*kind_line,
+                   "not importable: " + kind + (disabled ? " (it is disabled, too)" : ""));
     if (const auto* d = get("disable"); d && value("disable") != "yes" && value("disable") != "no")
       return error(*d, "expected yes or no");
 
@@ -290,6 +317,9 @@ class Mapper {
         plan_.add_socket("BindIPv6Only", value("v6only") == "yes" ? "ipv6-only" : "both");
       return "[" + ip->to_string() + "]:" + p;
     }
+    if (s_.ignored_bind)
+      open_access(*s_.ignored_bind->attribute,
+                  s_.ignored_bind->why + "; xinetd ignores the line and listens on every address");
     if (v4 && !v6) return "0.0.0.0:" + p;
     // xinetd's default is one IPv6 socket that takes IPv4 too, unless v6only = yes.
     plan_.add_socket("BindIPv6Only", value("v6only") == "yes" ? "ipv6-only" : "both");
@@ -320,6 +350,10 @@ class Mapper {
         return error(*get("flags"), "NAMEINARGS needs server_args; xinetd disables the service");
       plan_.exec.argv0 = words.front();
       words.erase(words.begin());
+    } else {
+      // confparse.c fix_server_argv(): argv[0] is the last component of the server path,
+      // which programs that look at their own name (tcpd, multi-call binaries) depend on.
+      plan_.exec.argv0 = path.substr(path.rfind('/') + 1);
     }
     plan_.exec.args = std::move(words);
     plan_.add_service("StandardInput", "socket",
@@ -359,7 +393,8 @@ class Mapper {
       for (const auto& v : op.attribute->values) {
         auto eq = v.find('=');
         if (eq == std::string::npos)
-          return error(*op.attribute, v + " has no '='; xinetd disables the service");
+          return error(*op.attribute,
+                       v + " has no '='" + comment_note(v) + "; xinetd disables the service");
         if (!units::is_valid_environment_name(std::string_view(v).substr(0, eq)))
           return error(*op.attribute, v + ": not a variable name usherd accepts");
         env.push_back(v);
@@ -484,9 +519,26 @@ class Mapper {
     for (const ListOp& op : list(name)) {
       present = true;
       if (op.op == AssignOp::set) out.clear();
-      for (const auto& v : op.attribute->values) {
+      const auto& values = op.attribute->values;
+      for (std::size_t i = 0; i < values.size(); ++i) {
+        const std::string& v = values[i];
+        if (v.starts_with('#')) {
+          // What the author meant as a comment: one finding for all its words.
+          std::string comment;
+          for (std::size_t k = i; k < values.size(); ++k)
+            comment += (comment.empty() ? "" : " ") + values[k];
+          skip_access_words(*op.attribute,
+                            "'" + comment +
+                                "' is not a comment (xinetd.conf comments take a whole "
+                                "line) but more words to read as addresses");
+          break;
+        }
         auto entry = parse_xinetd_address(v, system_);
         if (!entry) return error(*op.attribute, entry.error().message);
+        if (!entry->skipped.empty()) {
+          skip_access_words(*op.attribute, v + ": " + entry->skipped);
+          continue;
+        }
         if (op.op == AssignOp::remove) {
           std::erase_if(out, [&](const AddressEntry& e) {
             return e.text == entry->text || (!e.networks.empty() && e.networks == entry->networks);

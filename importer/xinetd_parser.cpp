@@ -9,6 +9,8 @@ namespace {
 // Nested include/includedir levels; xinetd has no limit, but a cycle must end somewhere.
 constexpr int kMaxIncludeDepth = 16;
 
+constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
+
 bool is_blank(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
 }
@@ -89,6 +91,15 @@ class Parser {
       : system_(system), config_(config), stack_(stack) {}
 
   void parse(std::string_view text, const std::string& path) {
+    // A byte order mark is invisible in an editor, and xinetd (which knows only ASCII
+    // blanks) would take it as the first word of the file; the file's author meant none.
+    if (text.starts_with(kUtf8Bom)) {
+      text.remove_prefix(kUtf8Bom.size());
+      config_.findings.push_back(
+          {Severity::warning, path, 1, "",
+           "a UTF-8 byte order mark starts the file; ignored (xinetd would take it as part of "
+           "the first line's first word)"});
+    }
     Lines lines(text);
     Line line;
     while (lines.next(line)) {
@@ -120,7 +131,8 @@ class Parser {
                        ? "service name missing"
                        : "expected 'service NAME', 'defaults', 'include' or 'includedir', found '" +
                              keyword + "'; skipping to the next '}'");
-        skip_entry(lines);
+        skip_entry(lines, path, line.number);
+        flush_swallowed();
         continue;
       }
       Line brace;
@@ -128,12 +140,12 @@ class Parser {
         entry_error(
             entry, brace.number == 0 ? line.number : brace.number,
             "missing '{' on a line of its own after '" + std::string(strip(line.text)) + "'");
-        if (brace.number != 0) skip_entry(lines);
-        config_.entries.push_back(std::move(entry));
+        if (brace.number != 0) skip_entry(lines, path, line.number);
+        push_entry(std::move(entry));
         continue;
       }
       parse_body(lines, entry);
-      config_.entries.push_back(std::move(entry));
+      push_entry(std::move(entry));
     }
   }
 
@@ -188,11 +200,38 @@ class Parser {
                             std::move(message)});
   }
 
-  // xinetd's skip_entry(): everything up to a line holding only '}'.
-  static void skip_entry(Lines& lines) {
+  // xinetd's skip_entry(): everything up to a line holding only '}'. A "service NAME" line
+  // passed over on the way is a service xinetd never reads: it becomes a spoiled entry, so
+  // that the service is reported (and counted) by name rather than vanishing.
+  void skip_entry(Lines& lines, const std::string& path, unsigned fault_line) {
     Line line;
-    while (lines.next(line))
+    while (lines.next(line)) {
       if (is_only(line.text, '}')) return;
+      note_swallowed(line, path, fault_line);
+    }
+  }
+
+  void note_swallowed(const Line& line, const std::string& path, unsigned fault_line) {
+    auto words = split_blanks(line.text);
+    if (words.size() < 2 || words.front() != "service") return;
+    XinetdEntry entry;
+    entry.file = path;
+    entry.line = line.number;
+    entry.name = words[1];
+    entry_error(entry, line.number,
+                "never read: after the error at line " + std::to_string(fault_line) +
+                    ", xinetd skips everything up to the next line holding only '}'");
+    swallowed_.push_back(std::move(entry));
+  }
+
+  // Swallowed services follow the entry whose fault swallowed them, in reading order.
+  void push_entry(XinetdEntry entry) {
+    config_.entries.push_back(std::move(entry));
+    flush_swallowed();
+  }
+  void flush_swallowed() {
+    for (XinetdEntry& e : swallowed_) config_.entries.push_back(std::move(e));
+    swallowed_.clear();
   }
 
   void parse_body(Lines& lines, XinetdEntry& entry) {
@@ -201,7 +240,8 @@ class Parser {
       if (is_only(line.text, '}')) return;
       auto attribute = parse_attribute(line, entry);
       if (!attribute) {
-        skip_entry(lines);
+        note_swallowed(line, entry.file, line.number);
+        skip_entry(lines, entry.file, line.number);
         return;
       }
       entry.attributes.push_back(std::move(*attribute));
@@ -261,6 +301,7 @@ class Parser {
   const System& system_;
   XinetdConfig& config_;
   std::vector<std::string>& stack_;
+  std::vector<XinetdEntry> swallowed_;  ///< Services a skip passed over, not yet pushed.
 };
 
 }  // namespace

@@ -6,11 +6,16 @@
 // '}'. "include FILE" and "includedir DIR" may appear between entries (a relative path is
 // taken from the including file's directory); includedir reads every regular file of DIR in
 // C-locale order except names containing '.' or ending in '~'. A line
-// whose first non-blank character is '#' is a comment; '#' elsewhere is part of a value.
+// whose first non-blank character is '#' is a comment; '#' elsewhere is part of a value
+// (xinetd_resolve.cpp says what xinetd then makes of the line). A UTF-8 byte order mark at
+// the start of a file is dropped with a warning: xinetd does not know it, but no author
+// meant it as text.
 //
 // As in xinetd, a malformed line spoils only its own entry: the entry is reported with the
-// file and line of the fault and skipped up to its closing '}', and the rest is read. This
-// layer knows no attribute meanings; xinetd_import.cpp applies them.
+// file and line of the fault and skipped up to the next line holding only '}', and the rest
+// is read. A "service NAME" line passed over by such a skip becomes a spoiled entry of its
+// own, so a service xinetd never reads is reported by name instead of vanishing. This layer
+// knows no attribute meanings; xinetd_resolve.cpp and xinetd_map.cpp apply them.
 #pragma once
 
 #include <string>

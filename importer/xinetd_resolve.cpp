@@ -90,12 +90,27 @@ std::string canonical(const std::string& name) {
 struct Defaults {
   std::map<std::string, const XinetdAttribute*> single;
   std::map<std::string, std::vector<ListOp>> lists;
+  std::optional<IgnoredLine> ignored_bind;
 };
 
+// The words from the first one that starts with '#': what the author meant as a comment.
+std::string comment_words(const XinetdAttribute& a) {
+  std::string out;
+  bool in_comment = false;
+  for (const auto& v : a.values) {
+    in_comment = in_comment || v.starts_with('#');
+    if (in_comment) out += (out.empty() ? "" : " ") + v;
+  }
+  return out;
+}
+
 // Applies one attribute line to either a service or the defaults; findings go to out.
+// ignored_bind receives a bind / interface line xinetd ignores: the caller decides, since
+// ignoring it opens the service on every address.
 void apply(const XinetdAttribute& a, bool in_defaults, const std::string& service,
            std::map<std::string, const XinetdAttribute*>& single,
-           std::map<std::string, std::vector<ListOp>>& lists, std::vector<Finding>& out) {
+           std::map<std::string, std::vector<ListOp>>& lists,
+           std::optional<IgnoredLine>& ignored_bind, std::vector<Finding>& out) {
   auto report = [&](Severity severity, std::string message) {
     out.push_back({severity, a.file, a.line, service.empty() ? "" : "service " + service,
                    std::move(message)});
@@ -132,12 +147,28 @@ void apply(const XinetdAttribute& a, bool in_defaults, const std::string& servic
            a.text() + ": only '=' can be used with " + a.name + "; xinetd ignores this line");
     return;
   }
+  std::string comment = comment_words(a);
   if (info->values > 0 && a.values.size() != static_cast<std::size_t>(info->values)) {
-    report(Severity::error, a.text() + ": " + a.name + " takes " + std::to_string(info->values) +
-                                " value" + (info->values == 1 ? "" : "s") + ", not " +
-                                std::to_string(a.values.size()));
+    // identify_attribute(): a wrong number of values is a warning, and the line is skipped.
+    std::string count = a.name + " takes " + std::to_string(info->values) + " value" +
+                        (info->values == 1 ? "" : "s") + ", not " + std::to_string(a.values.size());
+    std::string why = comment.empty() ? count
+                                      : "'" + comment +
+                                            "' is not a comment: xinetd.conf comments take a "
+                                            "whole line, so " +
+                                            count;
+    if (name == "bind") {
+      // Reported by the mapper, which refuses to widen access without --allow-open.
+      if (!ignored_bind) ignored_bind = IgnoredLine{&a, why};
+      return;
+    }
+    report(Severity::warning, a.text() + ": " + why + "; xinetd ignores the line");
     return;
   }
+  if (a.name == "server_args" && !comment.empty())
+    report(Severity::warning, a.text() + ": '" + comment +
+                                  "' is not a comment: xinetd.conf comments take a whole line, "
+                                  "and xinetd passes these words to the server; so does the unit");
   single[name] = &a;
 }
 
@@ -167,7 +198,7 @@ std::vector<XinetdService> resolve_xinetd_services(const XinetdConfig& config,
     if (entry.is_defaults) {
       file_findings.insert(file_findings.end(), entry.errors.begin(), entry.errors.end());
       for (const XinetdAttribute& a : entry.attributes)
-        apply(a, true, "", defaults.single, defaults.lists, file_findings);
+        apply(a, true, "", defaults.single, defaults.lists, defaults.ignored_bind, file_findings);
       continue;
     }
     XinetdService service;
@@ -178,7 +209,8 @@ std::vector<XinetdService> resolve_xinetd_services(const XinetdConfig& config,
       if (it != defaults.lists.end()) service.lists[it->first] = it->second;
     }
     for (const XinetdAttribute& a : entry.attributes)
-      apply(a, false, entry.name, service.own, service.lists, service.findings);
+      apply(a, false, entry.name, service.own, service.lists, service.ignored_bind,
+            service.findings);
     services.push_back(std::move(service));
   }
   // Single-valued defaults apply after everything is read (confparse.c service_fill()).
@@ -195,6 +227,7 @@ std::vector<XinetdService> resolve_xinetd_services(const XinetdConfig& config,
   }
   for (XinetdService& service : services) {
     service.defaults = defaults.single;
+    if (!service.ignored_bind) service.ignored_bind = defaults.ignored_bind;
     // log_type is a list in defaults and single-valued in a service; the defaults' one
     // applies to a service that sets none.
     if (!service.own.count("log_type") && defaults.lists.count("log_type"))

@@ -7,10 +7,14 @@
 // defaults entry '=' adds as '+=' does. Single-valued attributes may be set once (a second
 // setting is ignored, with a warning); those the defaults entry may carry (instances,
 // per_source, umask, cps, bind, groups, v6only, banners, ...) apply when the service sets none.
+// A line with the wrong number of values is ignored with a warning, as xinetd does
+// (parse.c identify_attribute()): the usual cause is a "# comment" after the value, which
+// xinetd.conf does not have, and the warning names it.
 // "disabled" / "enabled" in defaults switch services off by id.
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +30,12 @@ struct ListOp {
   AssignOp op = AssignOp::set;                 ///< '=' in defaults acts as '+='.
 };
 
+/// A line xinetd reads and ignores, and why.
+struct IgnoredLine {
+  const XinetdAttribute* attribute = nullptr;  ///< The line.
+  std::string why;                             ///< "bind takes 1 value, not 3".
+};
+
 /// A service entry with its defaults applied.
 struct XinetdService {
   const XinetdEntry* entry = nullptr;                      ///< The service entry.
@@ -33,7 +43,10 @@ struct XinetdService {
   std::map<std::string, const XinetdAttribute*> defaults;  ///< Those from defaults.
   std::map<std::string, std::vector<ListOp>> lists;        ///< List attributes, in order.
   const XinetdAttribute* disabled_by_defaults = nullptr;   ///< "disabled"/"enabled" line.
-  std::vector<Finding> findings;                           ///< Found while resolving.
+  /// A bind / interface line (the service's, else the defaults') that xinetd ignores for its
+  /// number of values: without another bind, xinetd listens on every address.
+  std::optional<IgnoredLine> ignored_bind;
+  std::vector<Finding> findings;  ///< Found while resolving.
 
   /// The service's own setting, else the one from defaults (nullptr when neither).
   const XinetdAttribute* get(const std::string& name) const;

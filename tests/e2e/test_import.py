@@ -4,10 +4,11 @@
 An xinetd service for a small program (tr, upper-casing what it reads) is imported with
 usherctl into a unit directory, loaded by usherd, and answers a client on 127.0.0.1; its
 only_from admits 127.0.0.1 alone, so a client from 127.0.0.2 is refused (reason acl). Debian's
-own xinetd configuration (built-in services only) is reported as not importable with exit
-code 1 and writes nothing. A launchd job shaped like Apple's OpenSSH job, on a loopback port,
+own xinetd configuration (disabled built-in services only) is skipped with exit code 0 and
+writes nothing; with --include-disabled it is reported as not importable, exit code 1. A launchd job shaped like Apple's OpenSSH job, on a loopback port,
 is imported and a real ssh login goes through it; the startup ends at sshd's "Accepted" line,
-which the import set up as readiness.
+which the import set up as readiness. The same holds for the job's current form, which names
+only Apple's sshd-keygen-wrapper and sets inetdCompatibility Instances.
 """
 # ctest-resource-lock: usherdtest;run-sshd
 
@@ -81,6 +82,42 @@ APPLE_LIKE_SSHD_PLIST = """\
 	</dict>
 	<key>StandardErrorPath</key>
 	<string>/dev/null</string>
+</dict>
+</plist>
+"""
+
+# Apple's job since macOS 12: only the host-key wrapper (which runs sshd -i, passing on its
+# further arguments), with Instances next to Wait.
+MACOS12_SSHD_PLIST = """\
+<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0">
+<dict>
+	<key>Label</key>
+	<string>com.openssh.sshd</string>
+	<key>ProgramArguments</key>
+	<array>
+		<string>/usr/libexec/sshd-keygen-wrapper</string>
+		<string>-f</string>
+		<string>{config}</string>
+	</array>
+	<key>Sockets</key>
+	<dict>
+		<key>Listeners</key>
+		<dict>
+			<key>SockNodeName</key>
+			<string>127.0.0.1</string>
+			<key>SockServiceName</key>
+			<string>0</string>
+		</dict>
+	</dict>
+	<key>inetdCompatibility</key>
+	<dict>
+		<key>Wait</key>
+		<false/>
+		<key>Instances</key>
+		<integer>42</integer>
+	</dict>
 </dict>
 </plist>
 """
@@ -164,7 +201,7 @@ def check_usherd_accepts(units_dir):
     check_eq(proc.returncode, 0, f"usherd --check on the imported units:\n{proc.stdout}")
 
 
-def test_debian_xinetd_configuration_is_reported_not_importable():
+def test_debian_xinetd_configuration_is_skipped_as_disabled():
     if not os.path.isfile("/etc/xinetd.conf") or not os.path.isdir("/etc/xinetd.d"):
         harness.skip("Debian's xinetd package is not installed")
     services = 0
@@ -173,8 +210,18 @@ def test_debian_xinetd_configuration_is_reported_not_importable():
             services += sum(1 for line in f if line.split()[:1] == ["service"])
     check(services >= 10, f"Debian's /etc/xinetd.d defines services ({services})")
     with harness.TempDir("usherd-import.") as tmp:
-        proc, units = import_units("xinetd", ["/etc/xinetd.conf"], os.path.join(tmp, "units"),
-                                   expect_rc=1)
+        # Every service is a disabled built-in: nothing runs under xinetd, nothing is lost.
+        proc, units = import_units("xinetd", ["/etc/xinetd.conf"], os.path.join(tmp, "units"))
+        check_eq(units, {}, "units written for built-in services")
+        notices = [line for line in proc.stderr.splitlines()
+                   if ": notice: service " in line and "skipped: disabled" in line
+                   and "not importable even with --include-disabled" in line]
+        check_eq(len(notices), services, f"one notice per service:\n{proc.stderr}")
+        check(f"0 imported, {services} disabled (skipped), 0 not importable" in proc.stderr,
+              f"summary line:\n{proc.stderr}")
+        # Asked to import them anyway, each is an error: a built-in has no program to run.
+        proc, units = import_units("xinetd", ["/etc/xinetd.conf"], os.path.join(tmp, "all"),
+                                   "--include-disabled", expect_rc=1)
         check_eq(units, {}, "units written for built-in services")
         errors = [line for line in proc.stderr.splitlines()
                   if ": error: service " in line and "type = INTERNAL" in line
@@ -217,6 +264,34 @@ def test_an_imported_launchd_sshd_job_logs_in_and_ends_its_startup_at_authentica
                             what="the startup ending at sshd's Accepted line")
             usherd.wait_instances_gone("com.openssh.sshd.socket")
             check_eq(usherd.status()["startups"]["current"], 0, "startups after the session")
+            check_eq(usherd.stop(), 0, "usherd exit code after SIGTERM")
+
+
+def test_apples_current_sshd_job_runs_sshd_with_readiness_and_its_instance_limit():
+    with SshdSetup() as setup:
+        check_sshd_config(setup)
+        plist = os.path.join(setup.dir, "ssh.plist")
+        harness.write_file(plist, MACOS12_SSHD_PLIST.replace("{config}", setup.config))
+        units_dir = os.path.join(setup.dir, "units")
+        proc, units = import_units("launchd", [plist], units_dir)
+        service = units["com.openssh.sshd@.service"]
+        check(f"ExecStart=-{SSHD} -i -f {setup.config} -e\n" in service,
+              f"sshd -i runs in place of Apple's wrapper:\n{service}")
+        check("# Apple's /usr/libexec/sshd-keygen-wrapper runs sshd-keygen" in service,
+              f"the unit says why:\n{service}")
+        check("sshd-keygen-wrapper" in proc.stderr, f"a warning says so:\n{proc.stderr}")
+        check("MaxConnections=42\n" in units["com.openssh.sshd.socket"],
+              "Instances carried over as MaxConnections=")
+        check_usherd_accepts(units_dir)
+
+        with harness.Usherd(units) as usherd:
+            port = usherd.port("com.openssh.sshd.socket")
+            mark = usherd.log_mark()
+            out = setup.ssh(port, "echo wrapped-$((6*7))").stdout
+            check_eq(out.strip(), "wrapped-42", "command output through the imported job")
+            usherd.wait_log(r"ready instance=com\.openssh\.sshd@\S+ .*via=log", start_at=mark,
+                            what="the startup ending at sshd's Accepted line")
+            usherd.wait_instances_gone("com.openssh.sshd.socket")
             check_eq(usherd.stop(), 0, "usherd exit code after SIGTERM")
 
 

@@ -1,8 +1,10 @@
 // Debian's own xinetd configuration, as the xinetd package installs it: every file under
 // /etc/xinetd.d/ (the list comes from dpkg's record of the package, so a file added in a
 // later Debian release is covered too) defines only xinetd's built-in services, which are all
-// disabled. Each must be reported as not importable, by file, line and name, and nothing may
-// be generated. scripts/install-deps.sh installs xinetd for this test.
+// disabled. Each must be reported as skipped (a disabled service is not running, so nothing
+// is lost), by file, line and name, with a word that it would not be importable anyway; the
+// import succeeds and generates nothing. With --include-disabled each is an error: a built-in
+// service cannot be imported. scripts/install-deps.sh installs xinetd for this test.
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -42,7 +44,7 @@ std::vector<std::pair<std::string, unsigned>> services_in(const std::string& pat
 
 }  // namespace
 
-TEST_CASE("every service Debian's xinetd package installs is reported as not importable",
+TEST_CASE("every service Debian's xinetd package installs is skipped as disabled",
           "[importer][xinetd][debian]") {
   auto files = packaged_service_files();
   REQUIRE(files.size() >= 10);  // chargen, daytime, discard, echo, time (+ -udp), servers, ...
@@ -58,14 +60,39 @@ TEST_CASE("every service Debian's xinetd package installs is reported as not imp
         const Job& job = report.jobs[i];
         CHECK(job.name == expected[i].first);
         CHECK(job.line == expected[i].second);
-        CHECK(job.outcome == Outcome::failed);
+        CHECK(job.outcome == Outcome::disabled);
         CHECK(job.units.empty());
         REQUIRE(job.findings.size() == 1);
         const Finding& f = job.findings.front();
-        CHECK(f.severity == Severity::error);
+        CHECK(f.severity == Severity::notice);
         CHECK(f.file == file);
         CHECK(f.line > job.line);
         CHECK(f.subject == "service " + expected[i].first);
+        CHECK(f.message.find("skipped: disabled (disable = yes)") == 0);
+        CHECK(f.message.find("not importable even with --include-disabled") != std::string::npos);
+        CHECK(f.message.find("built-in services") != std::string::npos);
+      }
+      CHECK(report.ok());
+    }
+  }
+}
+
+TEST_CASE("Debian's built-in services are not importable with --include-disabled",
+          "[importer][xinetd][debian]") {
+  auto files = packaged_service_files();
+  REQUIRE(!files.empty());
+  testing::TestSystem system;
+  Options include;
+  include.include_disabled = true;
+  for (const std::string& file : files) {
+    DYNAMIC_SECTION(file) {
+      Report report = import_xinetd({file}, include, system);
+      REQUIRE(!report.jobs.empty());
+      for (const Job& job : report.jobs) {
+        CHECK(job.outcome == Outcome::failed);
+        REQUIRE(job.findings.size() == 1);
+        const Finding& f = job.findings.front();
+        CHECK(f.severity == Severity::error);
         CHECK(f.message.find("type = INTERNAL") == 0);
         CHECK(f.message.find("not importable") != std::string::npos);
         CHECK(f.message.find("it is disabled, too") != std::string::npos);
@@ -84,10 +111,13 @@ TEST_CASE("Debian's xinetd.conf reaches every packaged service through includedi
   CHECK(report.findings.empty());
   std::set<std::string> seen;
   for (const Job& job : report.jobs) {
-    CHECK(job.outcome == Outcome::failed);
+    CHECK(job.outcome == Outcome::disabled);
     seen.insert(job.file);
   }
   for (const std::string& file : files) CHECK(seen.count(file) == 1);
+  // What usherctl's exit status follows: nothing failed, so the import exits 0.
+  CHECK(report.ok());
+  CHECK(print_units(report).empty());
   // With --include-disabled they are still built-in services, still not importable.
   Options include;
   include.include_disabled = true;
