@@ -182,6 +182,22 @@ Result<pid_t> parent_pid(pid_t pid) {
   return stat_field<pid_t>(pid, 4);
 }
 
+Result<pid_t> process_session(pid_t pid) {
+  return stat_field<pid_t>(pid, 6);
+}
+
+Result<std::string> boot_id() {
+  UniqueFd fd(::open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC));
+  if (!fd) return fail_errno("open boot_id");
+  char buf[64];
+  ssize_t n = ::read(fd.get(), buf, sizeof buf);
+  if (n <= 0) return fail_errno("read boot_id");
+  std::string id(buf, static_cast<std::size_t>(n));
+  while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
+  if (id.empty()) return fail("empty boot_id", EINVAL);
+  return id;
+}
+
 bool is_descendant(pid_t pid, pid_t ancestor) {
   // Bounded walk: a pid chain cannot be longer than the pid space, and a vanished process
   // ends it.

@@ -77,6 +77,14 @@ Result<bool> has_ended(pid_t pid);
 /// Field 4 of /proc/PID/stat.
 Result<pid_t> parent_pid(pid_t pid);
 
+/// Field 6 of /proc/PID/stat: the session id. Every process usherd starts leads a session of
+/// its own (setsid in the child), and a session leader's session id stays its pid for life.
+Result<pid_t> process_session(pid_t pid);
+
+/// This boot's id (/proc/sys/kernel/random/boot_id): pids and start times from another boot
+/// name nothing.
+Result<std::string> boot_id();
+
 /// True when ancestor is pid itself or appears on pid's parent chain.
 bool is_descendant(pid_t pid, pid_t ancestor);
 

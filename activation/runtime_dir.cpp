@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 
 #include "base/unique_fd.h"
@@ -105,6 +106,31 @@ Result<void> remove_tree(const std::string& path) {
   if (auto ok = remove_children(UniqueFd(fd), path); !ok) return ok;
   if (rmdir(path.c_str()) != 0 && errno != ENOENT) return fail_errno("rmdir " + path);
   return {};
+}
+
+Result<UniqueFd> open_private_directory(const std::string& path) {
+  if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return fail_errno("mkdir " + path);
+  UniqueFd dir(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!dir) {
+    if (errno == ELOOP || errno == ENOTDIR)
+      return fail(path + " is a symlink or not a directory; refusing it as the runtime directory",
+                  ELOOP);
+    return fail_errno("open " + path);
+  }
+  struct stat st {};
+  if (::fstat(dir.get(), &st) != 0) return fail_errno("fstat " + path);
+  if (st.st_uid != ::geteuid())
+    return fail(path + " is owned by uid " + std::to_string(st.st_uid) + ", not by usherd (uid " +
+                    std::to_string(::geteuid()) + "); refusing to trust it",
+                EPERM);
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return fail(path + " is writable by group or others (mode " + mode +
+                    "); refusing to trust it",
+                EPERM);
+  }
+  return dir;
 }
 
 }  // namespace usherd::activation

@@ -504,20 +504,33 @@ void Daemon::sd_notify_status() {
 
 void Daemon::adopt_from_state_file() {
   std::string path = options_.runtime_dir + "/state";
-  std::vector<StateEntry> entries = StateFile::read(path);
+  std::string boot = activation::boot_id().value_or("");
+  state_file_.set_boot_id(boot);
+  auto read = StateFile::read(path, boot);
+  if (!read) spdlog::warn("adopt nothing: {}", read.error().to_string());
+  std::vector<StateEntry> entries = read ? std::move(*read) : std::vector<StateEntry>();
   std::vector<StateEntry> live;
   unsigned ended = 0;
   Clock::time_point now = Clock::now();
   auto wall_now = std::chrono::system_clock::now();
+  timespec boot_now{};
+  clock_gettime(CLOCK_BOOTTIME, &boot_now);
+  std::int64_t boot_now_ms =
+      static_cast<std::int64_t>(boot_now.tv_sec) * 1000 + boot_now.tv_nsec / 1'000'000;
   for (auto& e : entries) {
+    // Adopted means signalled later (a startup timeout, a stop): only a process whose
+    // identity is proven is taken. The pidfd's inode names one process for the life of the
+    // system where pidfds live on pidfs; elsewhere the start time must match, and in every
+    // case the process must lead its own session, as each process usherd starts does.
     auto pidfd = activation::open_pidfd(e.pid);
     bool same = false;
     if (pidfd && e.pidfd_inode) {
       same = activation::pidfd_inode(pidfd->get()).value_or(0) == e.pidfd_inode;
-    } else if (pidfd) {
+    } else if (pidfd && e.start_time) {
       auto start = activation::process_start_time(e.pid);
       same = start && *start == e.start_time;
     }
+    if (same) same = activation::process_session(e.pid).value_or(0) == e.pid;
     auto zombie = activation::has_ended(e.pid);
     if (!same || !zombie || *zombie) {
       // gone, the pid now belongs to another process, or it has ended and its new parent
@@ -541,8 +554,11 @@ void Daemon::adopt_from_state_file() {
     inst->persisted = true;  // state_file_.open() below writes it
     inst->state = e.ready ? Instance::State::running : Instance::State::starting;
     inst->ready_via = e.ready ? "adopted" : nullptr;
-    auto age = wall_now -
-               std::chrono::system_clock::time_point(std::chrono::milliseconds(e.started_unix_ms));
+    auto age = e.started_boot_ms > 0
+                   ? std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                         std::chrono::milliseconds(boot_now_ms - e.started_boot_ms))
+                   : wall_now - std::chrono::system_clock::time_point(
+                                    std::chrono::milliseconds(e.started_unix_ms));
     inst->started = now - std::chrono::duration_cast<Clock::duration>(age);
     inst->started_wall =
         std::chrono::system_clock::time_point(std::chrono::milliseconds(e.started_unix_ms));
@@ -598,8 +614,10 @@ int Daemon::run() {
     spdlog::warn("rlimit: {}", r.error().to_string());
   if (auto r = activation::become_child_subreaper(); !r)
     spdlog::warn("subreaper: {}", r.error().to_string());
-  if (::mkdir(options_.runtime_dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    spdlog::critical("runtime directory {}: {}", options_.runtime_dir, std::strerror(errno));
+  // Everything usherd finds in its runtime directory is trusted (the state file names
+  // processes to adopt and signal): one that is not usherd's alone stops it here.
+  if (auto dir = activation::open_private_directory(options_.runtime_dir); !dir) {
+    spdlog::critical("runtime directory: {}; not starting", dir.error().to_string());
     return 1;
   }
   dev_null_.reset(::open("/dev/null", O_RDWR | O_CLOEXEC));

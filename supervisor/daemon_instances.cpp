@@ -8,6 +8,7 @@
 // a match, because sshd -e copies attacker-chosen bytes (CR/LF included) into the middle of
 // its records.
 #include <poll.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -29,6 +30,12 @@ constexpr std::size_t kMaxRecord = 4096;
 // STATUS= lines an instance may have logged per window; the rest are counted in one line.
 constexpr unsigned kStatusBurst = 10;
 constexpr auto kStatusWindow = std::chrono::seconds(10);
+
+std::int64_t boottime_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_BOOTTIME, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
 
 double seconds_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
@@ -248,6 +255,10 @@ StateEntryView Daemon::state_view(const Instance& instance) {
   entry.started_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                               instance.started_wall.time_since_epoch())
                               .count();
+  // Where the instance started on CLOCK_BOOTTIME: an age that no change of the wall clock
+  // (and no suspend) makes wrong when a later usherd adopts it.
+  auto since = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - instance.started);
+  entry.started_boot_ms = boottime_ms() - since.count();
   entry.ready = instance.state != Instance::State::starting;
   entry.socket = instance.socket;
   entry.name = instance.name;
@@ -257,8 +268,15 @@ StateEntryView Daemon::state_view(const Instance& instance) {
 
 StateEntry Daemon::state_entry(const Instance& instance) {
   StateEntryView v = state_view(instance);
-  return StateEntry{v.pid,   v.pidfd_inode,         v.start_time,        v.started_unix_ms,
-                    v.ready, std::string(v.socket), std::string(v.name), std::string(v.peer)};
+  return StateEntry{v.pid,
+                    v.pidfd_inode,
+                    v.start_time,
+                    v.started_unix_ms,
+                    v.started_boot_ms,
+                    v.ready,
+                    std::string(v.socket),
+                    std::string(v.name),
+                    std::string(v.peer)};
 }
 
 void Daemon::persist(Instance& instance, StateFile::Event event) {

@@ -9,6 +9,15 @@
 // costs one system call; the caller decides which events must be on disk at once (see
 // Daemon::persist). Lines are written whole with O_APPEND, so a crash leaves at most a torn
 // last line, which the reader ignores.
+//
+// What the file says decides which processes a new usherd adopts and may later signal, so it
+// is trusted only when nobody else could have written it: the caller proves the runtime
+// directory private (activation::open_private_directory), files are created with openat() and
+// O_EXCL | O_NOFOLLOW (a planted state.new symlink cannot redirect the write), and read()
+// refuses a file that is not a regular file of usherd's own uid writable by it alone. The
+// first line names the boot ("#usherd-state\tboot=ID"): a file from another boot names no live
+// process. Each entry also carries its start on CLOCK_BOOTTIME ("b<ms>"), so ages survive a
+// change of the wall clock. Lines of the older 8-field form are still read.
 #pragma once
 
 #include <sys/types.h>
@@ -30,6 +39,7 @@ struct StateEntryView {
   std::uint64_t pidfd_inode = 0;
   std::uint64_t start_time = 0;
   std::int64_t started_unix_ms = 0;
+  std::int64_t started_boot_ms = 0;  ///< CLOCK_BOOTTIME at the start; 0 when unknown
   bool ready = false;
   std::string_view socket;
   std::string_view name;
@@ -45,13 +55,15 @@ struct StateEntry {
   std::uint64_t pidfd_inode = 0;
   std::uint64_t start_time = 0;  ///< /proc/PID/stat starttime (clock ticks since boot)
   std::int64_t started_unix_ms = 0;
+  std::int64_t started_boot_ms = 0;  ///< CLOCK_BOOTTIME at the start; 0 when unknown
   bool ready = false;
   std::string socket;
   std::string name;
   std::string peer;
 
   StateEntryView view() const {
-    return {pid, pidfd_inode, start_time, started_unix_ms, ready, socket, name, peer};
+    return {pid, pidfd_inode, start_time, started_unix_ms, started_boot_ms, ready, socket, name,
+            peer};
   }
 };
 
@@ -59,10 +71,16 @@ class StateFile {
  public:
   enum class Event { spawned, ready, ended };
 
-  /// Reads the table left by a previous run (missing file: empty).
-  static std::vector<StateEntry> read(const std::string& path);
+  /// The boot id written at the top of every journal open() starts.
+  void set_boot_id(std::string boot_id) { boot_id_ = std::move(boot_id); }
 
-  /// Starts a new journal at path holding entries (written whole, then renamed over).
+  /// Reads the table left by a previous run (missing file: empty). An error when the file
+  /// cannot be trusted (not a regular file owned by usherd's uid and writable by it alone)
+  /// or names another boot than boot_id.
+  static Result<std::vector<StateEntry>> read(const std::string& path, std::string_view boot_id);
+
+  /// Starts a new journal at path holding entries (written whole to PATH.new, created with
+  /// O_EXCL | O_NOFOLLOW, then renamed over).
   Result<void> open(const std::string& path, const std::vector<StateEntry>& entries);
   /// Appends one event to the buffer.
   void record(Event event, const StateEntryView& entry);
@@ -75,6 +93,7 @@ class StateFile {
 
  private:
   std::string path_;
+  std::string boot_id_;
   UniqueFd fd_;
   std::string buffer_;
   std::size_t lines_ = 0;

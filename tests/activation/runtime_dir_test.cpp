@@ -115,3 +115,35 @@ TEST_CASE("removing a tree deletes symlinks but never what they point to",
   CHECK_FALSE(fs::exists(fs::symlink_status(base.path / "top-link")));
   CHECK(fs::exists(outside.path / "precious"));
 }
+
+TEST_CASE("usherd's own runtime directory is created private and refused when it is not",
+          "[activation][runtimedir]") {
+  TempDir tmp;
+  std::string path = (tmp.path / "run").string();
+  auto made = open_private_directory(path);
+  REQUIRE(made);
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0755);
+  CHECK(open_private_directory(path));  // existing and private: fine
+
+  REQUIRE(::chmod(path.c_str(), 0775) == 0);
+  auto group_writable = open_private_directory(path);
+  REQUIRE_FALSE(group_writable);
+  CHECK(group_writable.error().code == EPERM);
+  CHECK(group_writable.error().message.find("mode 0775") != std::string::npos);
+  REQUIRE(::chmod(path.c_str(), 0755) == 0);
+
+  if (::geteuid() == 0) {
+    REQUIRE(::chown(path.c_str(), 65534, 65534) == 0);
+    auto foreign = open_private_directory(path);
+    REQUIRE_FALSE(foreign);
+    CHECK(foreign.error().message.find("owned by uid 65534") != std::string::npos);
+  }
+
+  std::string link = (tmp.path / "link").string();
+  REQUIRE(::symlink(path.c_str(), link.c_str()) == 0);
+  auto via_link = open_private_directory(link);
+  REQUIRE_FALSE(via_link);
+  CHECK(via_link.error().code == ELOOP);
+}

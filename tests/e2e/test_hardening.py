@@ -14,6 +14,11 @@ must never free it from usherd's bounds.
   Description=) with User= and Group= asks NSS nothing per connection: strace of usherd's loop
   sees no /etc/passwd or /etc/group opened while connections are served; a User= that names
   the connection itself (%i) is refused at load rather than ignored (which ran it as root).
+- The runtime directory is trusted only when it is usherd's alone: one owned by another user,
+  or writable by group or others, stops usherd with one clear line. A state line naming an
+  unrelated process (its pid and start time are readable by anyone in /proc) adopts nothing
+  and signals nothing: every process usherd starts leads its own session, and this one does
+  not.
 """
 
 import json
@@ -171,6 +176,56 @@ def test_per_connection_templates_resolve_users_once_not_per_connection():
                         usherd.log_text()), "User=%i is refused at load")
         check("byname.socket" not in [s["name"] for s in usherd.status()["sockets"]],
               "its socket is not loaded")
+
+
+def test_a_runtime_directory_usherd_does_not_own_alone_stops_it_with_one_line():
+    with harness.TempDir("usherd-rundir.") as tmp:
+        units_dir = os.path.join(tmp, "units")
+        os.mkdir(units_dir)
+        for mode, owner, expected in ((0o755, 65534, r"owned by uid 65534, not by usherd"),
+                                      (0o777, 0, r"writable by group or others \(mode 0777\)")):
+            runtime = os.path.join(tmp, f"run-{mode:o}-{owner}")
+            os.mkdir(runtime)
+            os.chmod(runtime, mode)
+            os.chown(runtime, owner, owner)
+            result = harness.run([harness.usherd_binary(), "--units", units_dir,
+                                  "--runtime-dir", runtime], check_rc=False, timeout=20)
+            check_eq(result.returncode, 1, f"usherd's exit status with {runtime}")
+            lines = [l for l in result.stderr.splitlines() if "runtime directory" in l]
+            check_eq(len(lines), 1, "one line about the runtime directory")
+            check(re.search(r"critical runtime directory: .*" + expected + r".*; not starting",
+                            lines[0]), f"the line says why: {lines[0]}")
+            check_eq(os.listdir(runtime), [], "nothing was created in it")
+
+
+def test_a_state_line_naming_an_unrelated_process_adopts_and_signals_nothing():
+    units = {"echo.socket": "[Socket]\nListenStream=127.0.0.1:0\nAccept=yes\n"
+                            "X-StartupTimeoutSec=1\n",
+             "echo@.service": "[Service]\nType=notify\nExecStart=/bin/cat\n"
+                              "StandardInput=socket\n"}
+    # A root process that is not a session leader: what a planted line would point at.
+    victim = subprocess.Popen(["sleep", "600"])
+    try:
+        with open(f"/proc/{victim.pid}/stat", encoding="utf-8") as f:
+            start_time = f.read().rsplit(")", 1)[1].split()[19]
+        with harness.Usherd(units) as usherd:
+            usherd.stop()
+            with open(os.path.join(usherd.runtime_dir, "state"), "a", encoding="utf-8") as f:
+                f.write(f"+\t{victim.pid}\t{start_time}\t0\t0\techo.socket\techo@1.service\t"
+                        "127.0.0.1:1\n")
+            usherd.restart()
+            usherd.wait_log(r"adopt instances=0 from ")
+            check_eq(usherd.status()["instances"], [], "nothing adopted")
+            mark = usherd.log_mark()
+            # Past the startup timeout an adopted process would have had: a connection of its
+            # own is timed out, and the victim is still there.
+            with socket.create_connection(("127.0.0.1", usherd.port("echo.socket")),
+                                          timeout=20):
+                usherd.wait_log(r"end instance=echo@\S+ .*before-ready=yes", start_at=mark)
+            check(victim.poll() is None, "the unrelated process was not signalled")
+    finally:
+        victim.kill()
+        victim.wait()
 
 
 def _traced_by(pid, tracer_pid):
