@@ -311,6 +311,8 @@ struct Launcher::Slot {
   pid_t pid = 0;
   SpareChild spare;  ///< what a spare cloned on this slot reads
   UniqueFd pidfd;    ///< a spare's pidfd, until it is launched (then the caller's)
+  std::uint64_t group = 0;                     ///< the caller's tag, from launch()
+  std::chrono::steady_clock::time_point launched{};  ///< when launch() started it
 
   bool busy() const { return __atomic_load_n(&word, __ATOMIC_ACQUIRE) != 0; }
 };
@@ -476,7 +478,8 @@ void Launcher::collect() {
   }
 }
 
-Result<SpawnedProcess> Launcher::launch(SpawnPlan&& plan) {
+Result<SpawnedProcess> Launcher::launch(SpawnPlan&& plan, std::uint64_t group,
+                                        Clock::time_point now) {
   if (auto ok = validate(plan, false); !ok) return tl::unexpected(ok.error());
   collect();
   if (busy_.size() >= max_starting_)
@@ -484,9 +487,13 @@ Result<SpawnedProcess> Launcher::launch(SpawnPlan&& plan) {
                     " processes still starting (none has reached execve)",
                 EAGAIN);
   if (spare_ && busy_.empty()) {
+    spare_->group = group;
+    spare_->launched = now;
     if (auto launched = launch_on_spare(plan)) return std::move(*launched);
   }
   std::unique_ptr<Slot> slot = take_slot();
+  slot->group = group;
+  slot->launched = now;
   slot->plan = std::move(plan);
   slot->failure = ChildFailure{};
   slot->prepared.prepare(slot->plan, &slot->failure);
@@ -521,6 +528,22 @@ std::optional<Error> Launcher::take_failure(pid_t pid) {
 std::size_t Launcher::starting() {
   collect();
   return busy_.size();
+}
+
+std::size_t Launcher::starting_since(Clock::time_point since) {
+  collect();
+  std::size_t n = 0;
+  for (const auto& slot : busy_)
+    if (slot->launched >= since) ++n;
+  return n;
+}
+
+std::vector<Launcher::Stalled> Launcher::launched_before(Clock::time_point since) {
+  collect();
+  std::vector<Stalled> out;
+  for (const auto& slot : busy_)
+    if (slot->launched < since) out.push_back({slot->pid, slot->group, slot->launched});
+  return out;
 }
 
 }  // namespace usherd::activation

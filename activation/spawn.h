@@ -14,6 +14,8 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -112,14 +114,29 @@ class Launcher {
   Launcher(const Launcher&) = delete;
   Launcher& operator=(const Launcher&) = delete;
 
+  using Clock = std::chrono::steady_clock;
+
   /// Starts the process; fails only before the clone (a bad plan, no slot, clone's own
-  /// errors: EAGAIN, EMFILE for the pidfd, ...).
-  Result<SpawnedProcess> launch(SpawnPlan&& plan);
+  /// errors: EAGAIN, EMFILE for the pidfd, ...). group is the caller's tag for what the
+  /// process belongs to (a socket), now the time of the launch.
+  Result<SpawnedProcess> launch(SpawnPlan&& plan, std::uint64_t group = 0,
+                                Clock::time_point now = Clock::now());
   /// After a launched process has exited: why it never reached execve, or nullopt if it did.
   /// Each failure is returned once.
   std::optional<Error> take_failure(pid_t pid);
   /// Launched children that have not reached execve (or their exit) yet.
   std::size_t starting();
+  /// Those of them launched at or after since: children still making progress, as opposed
+  /// to one stopped before its execve (SIGSTOP from its own user, a hung file system).
+  std::size_t starting_since(Clock::time_point since);
+  /// A launched child still before its execve.
+  struct Stalled {
+    pid_t pid;
+    std::uint64_t group;
+    Clock::time_point launched;
+  };
+  /// The children launched before since that have not reached execve (or their exit).
+  std::vector<Stalled> launched_before(Clock::time_point since);
 
   /// Clones a spare child for the next launch(), unless one waits already. A spare makes the
   /// steps every instance shares ahead of time: signal dispositions reset, its own session,

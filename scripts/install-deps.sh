@@ -10,12 +10,12 @@ build_pkgs=(
   build-essential cmake ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev
   libspdlog-dev libsystemd-dev catch2 libcli11-dev libexpected-dev libpcre2-dev
-  libxml2-dev
+  libxml2-dev libfuse3-dev
 )
 test_pkgs=(
   clang libclang-rt-14-dev
   openssh-server openssh-client openssh-sftp-server dropbear-bin git rsync xinetd
-  systemd curl python3 python3-prometheus-client procps iproute2
+  systemd curl python3 python3-prometheus-client procps iproute2 fuse3 strace
 )
 case "${1:-all}" in
   build) want=("${build_pkgs[@]}") ;;

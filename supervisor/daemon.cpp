@@ -316,6 +316,7 @@ bool Daemon::load(bool initial, std::string& report) {
       state->policy_id = admission_->add_socket(to_socket_policy(state->unit));
       if (!initial) changes.push_back("added " + state->unit.name);
     }
+    state->launch_group = std::hash<std::string>{}(state->unit.name);
     open_listeners(*state, reuse);
     sockets_.push_back(std::move(state));
   }
@@ -454,6 +455,7 @@ void Daemon::housekeeping() {
     s->output_log.flush(now, s->unit.name);
   }
   reap_orphans();
+  enforce_exec_deadline(now);
   poll_unwatched_exits();
   refill_spare();
   state_file_.flush();  // the '-' lines of the last second, if no spawn took them along

@@ -87,7 +87,9 @@ struct ListenerState {
   activation::SocketAddress fixed_local;
   bool waiting = false;
   bool paused = false;
-  bool held = false;  ///< not armed while kMaxStarting children have not reached execve
+  /// Not armed: kMaxStarting children launched in the last kStallAfter (every socket), or
+  /// of this socket's own stalled ones, have not reached execve.
+  bool held = false;
   /// An EMFILE/ENFILE/ENOMEM/ENOBUFS episode: since when, and how many pauses so far (logged
   /// once when it starts and once when accepting works again).
   std::optional<Clock::time_point> exhausted_since;
@@ -118,6 +120,9 @@ struct ServiceRun {
 struct SocketState {
   units::SocketUnit unit;
   policy::SocketId policy_id{};
+  /// The Launcher's group tag of this socket's launches (a hash of its name, so it survives
+  /// a reload).
+  std::uint64_t launch_group = 0;
   std::vector<std::unique_ptr<ListenerState>> listeners;
   std::shared_ptr<ServicePlan> service;
   std::uint64_t accept_counter = 0;
@@ -158,6 +163,8 @@ struct Instance {
   /// It said STOPPING=1 itself (usherd did not ask it to stop): TimeoutStopSec= runs, and
   /// usherd's shutdown stops it like one still starting.
   bool stopping_by_itself = false;
+  /// Killed for missing the pre-exec deadline (kExecDeadline): counted as a failed spawn.
+  bool exec_overdue = false;
   /// STATUS= lines, logged at a bounded rate per instance; made on the first one.
   std::unique_ptr<DropLog> status_log;
 };
@@ -235,6 +242,14 @@ class Daemon {
   void hold_listener(ListenerState& listener);
   void arm_held_timer();
   void release_held_listeners();
+  /// Whether socket's listeners must wait: kMaxStarting children before their execve,
+  /// counting every socket's launched within kStallAfter (still making progress) and this
+  /// socket's own however old.
+  bool must_hold(const SocketState& socket, Clock::time_point now);
+  /// Kills children that have not reached execve kExecDeadline after their launch.
+  void enforce_exec_deadline(Clock::time_point now);
+  /// Launched children past kStallAfter and still before their execve, all sockets.
+  std::size_t stalled_launches() const;
   void resume_exhausted_listeners();
   std::string startups_text() const;
 
@@ -363,10 +378,18 @@ class Daemon {
   /// status request took 18 ms (p50, 65 ms max) with 32, 0.5 ms (4.7 ms max) with 8, for the
   /// same conn/s.
   static constexpr std::size_t kMaxStarting = 8;
+  /// A child that has not reached its execve this long after its launch is not making
+  /// progress (stopped by a process of its own user, or stuck on a file system): it stops
+  /// counting against every socket and holds only its own.
+  static constexpr auto kStallAfter = std::chrono::milliseconds(250);
+  /// ... and is killed this long after its launch, counted as a failed spawn.
+  static constexpr auto kExecDeadline = std::chrono::seconds(5);
   std::unique_ptr<asio::steady_timer> held_timer_;
   bool held_timer_armed_ = false;
   /// Starts connections' instances without waiting for their execve (activation/spawn.h).
-  activation::Launcher launcher_;
+  /// mutable: counting its children also tidies the slots of those that have exec'd, which
+  /// changes nothing a reader of the status sees.
+  mutable activation::Launcher launcher_;
   /// A refill of the launcher's spare is queued behind the handlers already ready.
   bool spare_queued_ = false;
   /// A connection has been launched: keep a spare from now on.

@@ -8,6 +8,9 @@
 // state-file lines and accept log lines go out once the listener is drained
 // (finish_launches() in daemon_instances.cpp). While kMaxStarting launched children have not
 // reached their execve, the listeners are held and the kernel's accept queue keeps the rest.
+// Only children still making progress hold every socket: one that has not exec'd after
+// kStallAfter (SIGSTOPped by a process of its own user, a hung WorkingDirectory= or binary)
+// holds only its own socket, and is killed at kExecDeadline (enforce_exec_deadline).
 //
 // Resource exhaustion (EMFILE, ENFILE, ENOMEM, ENOBUFS) pauses that listener: accept would
 // fail again at once on a connection that stays queued, so retrying right away would spin.
@@ -130,7 +133,7 @@ void Daemon::on_listener_readable(ListenerState& listener) {
   }
   bool rearm = true;
   for (int i = 0; i < kAcceptBatch; ++i) {
-    if (launcher_.starting() >= kMaxStarting) {
+    if (must_hold(socket, Clock::now())) {
       hold_listener(listener);
       rearm = false;
       break;
@@ -185,21 +188,61 @@ void Daemon::arm_held_timer() {
   });
 }
 
+bool Daemon::must_hold(const SocketState& socket, Clock::time_point now) {
+  // The common case costs one look: fewer than kMaxStarting children before execve at all.
+  if (launcher_.starting() < kMaxStarting) return false;
+  // A socket's own children count as long as they are before their execve; every other
+  // socket's only while they still make progress.
+  std::size_t counted = launcher_.starting_since(now - kStallAfter);
+  if (counted >= kMaxStarting) return true;
+  for (const auto& stalled : launcher_.launched_before(now - kStallAfter))
+    if (stalled.group == socket.launch_group) ++counted;
+  return counted >= kMaxStarting;
+}
+
+std::size_t Daemon::stalled_launches() const {
+  return launcher_.launched_before(Clock::now() - kStallAfter).size();
+}
+
+void Daemon::enforce_exec_deadline(Clock::time_point now) {
+  for (const auto& stalled : launcher_.launched_before(now - kExecDeadline)) {
+    Instance* instance = find_by_pid(stalled.pid);
+    if (instance == nullptr || instance->exec_overdue) continue;
+    instance->exec_overdue = true;
+    (void)activation::send_signal(instance->pidfd.get(), SIGKILL);
+    // A failed spawn (its startup slot freed now, its source not penalised), logged once.
+    spawn_failed(instance->socket, instance->name, instance->peer, instance->admission,
+                 Error{ETIMEDOUT,
+                       fmt::format("no execve {:.1f}s after its launch (stopped, or stuck on "
+                                   "WorkingDirectory= or the binary's file system); killed",
+                                   std::chrono::duration<double>(now - stalled.launched).count())},
+                 now);
+    instance->admission.reset();
+  }
+}
+
 void Daemon::release_held_listeners() {
   if (stopping_) return;
-  if (launcher_.starting() >= kMaxStarting) {
-    arm_held_timer();
-    return;
-  }
-  // Arming only waits for readability: nothing starts here, so one look at the launcher
-  // serves every held listener.
+  // Arming only waits for readability: nothing starts here.
+  Clock::time_point now = Clock::now();
+  bool still_held = false;
   for (auto& s : sockets_) {
+    bool hold = false, looked = false;
     for (auto& l : s->listeners) {
       if (!l->held) continue;
+      if (!looked) {
+        hold = must_hold(*s, now);
+        looked = true;
+      }
+      if (hold) {
+        still_held = true;
+        continue;
+      }
       l->held = false;
       arm_listener(*l);
     }
   }
+  if (still_held) arm_held_timer();
 }
 
 void Daemon::handle_connection(SocketState& socket, activation::Accepted&& conn,

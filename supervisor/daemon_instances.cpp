@@ -103,7 +103,9 @@ void Daemon::launch_connection(PendingSpawn&& pending, activation::SpawnPlan&& s
   // right after: the child's fd table was copied at the clone. The instance is tracked at
   // once (a service without readiness ends its startup here, before the next admission);
   // the state file and the accept lines wait for the end of the batch.
-  auto launched = launcher_.launch(std::move(spawn));
+  SocketState* owner = find_socket(pending.socket);
+  auto launched =
+      launcher_.launch(std::move(spawn), owner ? owner->launch_group : 0, pending.accepted_at);
   pending.spawned_at = Clock::now();
   if (!launched) {
     spawn_failed(pending.socket, pending.name, pending.peer, pending.admission, launched.error(),

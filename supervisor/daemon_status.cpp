@@ -110,6 +110,7 @@ boost::json::object Daemon::status_json(Clock::time_point now) const {
   out["pid"] = static_cast<std::int64_t>(::getpid());
   out["reloads"] = reloads_;
   out["notify_rejected"] = notify_rejected_;
+  out["launches_stalled"] = stalled_launches();
   boost::json::object control;
   control["answered"] = control_answered_;
   control["refused"] = control_refused_;
@@ -124,6 +125,9 @@ boost::json::object Daemon::status_json(Clock::time_point now) const {
     for (const auto& l : s->listeners) listen.emplace_back(l->bound);
     so["listen"] = listen;
     so["accept"] = s->unit.accept;
+    bool held = false;
+    for (const auto& l : s->listeners) held = held || l->held;
+    so["held"] = held;
     const policy::SocketStats& st =
         admission_->socket_stats(s->policy_id).value_or(policy::SocketStats{});
     so["accepted"] = st.accepted;
@@ -180,8 +184,11 @@ std::string Daemon::status_text(Clock::time_point now) const {
         admission_->socket_stats(s->policy_id).value_or(policy::SocketStats{});
     std::vector<std::string> listen;
     for (const auto& l : s->listeners) listen.push_back(l->bound);
-    out += fmt::format("* {} -> {} (accept={})\n    listen: {}\n", s->unit.name, s->unit.service,
-                       s->unit.accept ? "yes" : "no", fmt::join(listen, " "));
+    bool held = false;
+    for (const auto& l : s->listeners) held = held || l->held;
+    out += fmt::format("* {} -> {} (accept={})\n    listen: {}{}\n", s->unit.name, s->unit.service,
+                       s->unit.accept ? "yes" : "no", fmt::join(listen, " "),
+                       held ? " (held: children still before execve)" : "");
     std::string drops;
     for (std::size_t i = 0; i < policy::kDropReasonCount; ++i)
       if (st.dropped[i] > 0)
@@ -249,6 +256,17 @@ std::string Daemon::metrics_text(Clock::time_point now) const {
   out += "# HELP usherd_startup_timeouts_total Instances stopped by the startup timeout.\n";
   out += "# TYPE usherd_startup_timeouts_total counter\n";
   out += fmt::format("usherd_startup_timeouts_total {}\n", startup_timeouts_);
+  out += "# HELP usherd_socket_held Whether a socket's listeners wait for starting children.\n";
+  out += "# TYPE usherd_socket_held gauge\n";
+  for (const auto& s : sockets_) {
+    bool held = false;
+    for (const auto& l : s->listeners) held = held || l->held;
+    out += fmt::format("usherd_socket_held{{socket=\"{}\"}} {}\n", escape_label(s->unit.name),
+                       held ? 1 : 0);
+  }
+  out += "# HELP usherd_launches_stalled Children launched over 250 ms ago still before execve.\n";
+  out += "# TYPE usherd_launches_stalled gauge\n";
+  out += fmt::format("usherd_launches_stalled {}\n", stalled_launches());
   out += "# HELP usherd_spawn_failures_total Instances that could not be started.\n";
   out += "# TYPE usherd_spawn_failures_total counter\n";
   out += fmt::format("usherd_spawn_failures_total {}\n", spawn_failures_);

@@ -14,6 +14,10 @@ must never free it from usherd's bounds.
   Description=) with User= and Group= asks NSS nothing per connection: strace of usherd's loop
   sees no /etc/passwd or /etc/group opened while connections are served; a User= that names
   the connection itself (%i) is refused at load rather than ignored (which ran it as root).
+- Children stuck before their execve (WorkingDirectory= on a file system that never answers,
+  tests/helpers/stall_fs) hold only their own socket: another socket keeps answering, status
+  and metrics show the held socket and the stalled launches, and each stuck child is killed
+  at the pre-exec deadline, counted once as spawn-failed, its source not penalised.
 - The runtime directory is trusted only when it is usherd's alone: one owned by another user,
   or writable by group or others, stops usherd with one clear line. A state line naming an
   unrelated process (its pid and start time are readable by anyone in /proc) adopts nothing
@@ -176,6 +180,74 @@ def test_per_connection_templates_resolve_users_once_not_per_connection():
                         usherd.log_text()), "User=%i is refused at load")
         check("byname.socket" not in [s["name"] for s in usherd.status()["sockets"]],
               "its socket is not loaded")
+
+
+def test_children_stuck_before_execve_hold_only_their_own_socket_and_are_killed():
+    stall_fs = os.path.join(harness.build_dir(), "tests", "helpers", "stall_fs")
+    with harness.TempDir("usherd-stall.") as tmp:
+        mnt = os.path.join(tmp, "mnt")
+        os.mkdir(mnt)
+        fs = subprocess.Popen([stall_fs, mnt], stdout=subprocess.PIPE, text=True)
+        try:
+            check_eq(fs.stdout.readline(), "mounted\n", "stall_fs serves")
+            units = {
+                "stuck.socket": "[Socket]\nListenStream=127.0.0.1:0\nAccept=yes\n",
+                "stuck@.service": f"[Service]\nExecStart=/bin/echo stuck\n"
+                                  f"WorkingDirectory={mnt}/stall\nStandardInput=socket\n",
+                "other.socket": "[Socket]\nListenStream=127.0.0.1:0\nAccept=yes\n",
+                "other@.service": "[Service]\nExecStart=/bin/echo other\nStandardInput=socket\n",
+            }
+            with harness.Usherd(units) as usherd:
+                stuck_port = usherd.port("stuck.socket")
+                # More clients than kMaxStarting: once 8 of this socket's children are stuck,
+                # the rest wait in its accept queue.
+                clients = [socket.create_connection(("127.0.0.1", stuck_port), timeout=20)
+                           for _ in range(12)]
+                status = wait_until(
+                    lambda: (lambda st: st if usherd.socket_status("stuck.socket", st)["held"]
+                             and st["launches_stalled"] >= 8 else None)(usherd.status()),
+                    20, "stuck.socket held, with 8 stalled launches")
+                check(not usherd.socket_status("other.socket", status)["held"],
+                      "other.socket is not held")
+                metrics = usherd.usherctl("metrics").stdout
+                check('usherd_socket_held{socket="stuck.socket"} 1' in metrics,
+                      "metrics show the held socket")
+                check('usherd_socket_held{socket="other.socket"} 0' in metrics,
+                      "metrics show the other socket free")
+                check("(held: children still before execve)" in usherd.usherctl("status").stdout,
+                      "usherctl status shows the held socket")
+                # The other socket answers while the stuck children still hold theirs.
+                with socket.create_connection(("127.0.0.1", usherd.port("other.socket")),
+                                              timeout=3) as c:
+                    c.settimeout(3)
+                    check_eq(c.makefile("rb").readline(), b"other\n",
+                             "another socket is served while children are stuck")
+                # At the pre-exec deadline each stuck child is killed and counted, once.
+                wait_until(lambda: usherd.socket_status("stuck.socket")["dropped"]
+                           .get("spawn-failed", 0) >= 8, 30, "the stuck children counted")
+                usherd.wait_log(r"spawn instance=stuck@\S+ .*failed: no execve \d+\.\ds after "
+                                r"its launch .*killed")
+                # These wait in the kernel for a file system that never answers, where even
+                # SIGKILL waits (a hard NFS mount does the same): they end when it goes.
+                fs.kill()
+                fs.wait(timeout=20)
+                subprocess.run(["umount", "-l", mnt], stderr=subprocess.DEVNULL, check=False)
+                for c in clients:
+                    c.close()
+                usherd.wait_instances_gone("stuck.socket", timeout=30)
+                status = usherd.status()
+                check_eq(status["launches_stalled"], 0, "no stalled launch left")
+                check(not usherd.socket_status("stuck.socket", status)["held"],
+                      "stuck.socket is free again")
+                check_eq(status["penalised_sources"], 0, "no source penalised for them")
+                accepted = usherd.log_text().count("accept socket=stuck.socket ")
+                check_eq(usherd.socket_status("stuck.socket", status)["dropped"]
+                         .get("spawn-failed"), accepted,
+                         "every launched child counted once as a failed spawn")
+        finally:
+            fs.kill()
+            fs.wait()
+            subprocess.run(["umount", "-l", mnt], stderr=subprocess.DEVNULL, check=False)
 
 
 def test_a_runtime_directory_usherd_does_not_own_alone_stops_it_with_one_line():
