@@ -582,9 +582,22 @@ void Daemon::adopt_from_state_file() {
     instances_.emplace(ref.key, std::move(inst));
     watch_exit(ref);
     if (ref.state == Instance::State::starting && socket) {
-      auto timeout = socket->unit.startup_timeout.value_or(daemon_config_.startup_timeout);
-      auto left = to_timer_duration(timeout) - (now - ref.started);
-      if (timeout.count() > 0) arm_startup_timeout(ref, std::max(left, Clock::duration(0)));
+      if (ref.plan && ref.plan->ready_log && ref.plan->unit.type != units::ServiceType::notify) {
+        // Its readiness would come through the capture of its stderr, which ended with the
+        // usherd that made it: it can never be seen. Timing it out would kill a login that
+        // may have succeeded meanwhile, for a channel usherd itself lost; its startup ends
+        // as unknown instead (counted, and said once). The notify socket, bound again at the
+        // same path, survives: a Type=notify instance keeps its deadline.
+        ++startups_unknown_;
+        spdlog::warn("adopt instance={} pid={}: its X-ReadyLog= capture did not survive the "
+                     "restart; startup ended as unknown",
+                     ref.name, ref.pid);
+        mark_ready(ref, "unknown", now);
+      } else {
+        auto timeout = socket->unit.startup_timeout.value_or(daemon_config_.startup_timeout);
+        auto left = to_timer_duration(timeout) - (now - ref.started);
+        if (timeout.count() > 0) arm_startup_timeout(ref, std::max(left, Clock::duration(0)));
+      }
     }
     live.push_back(e);
   }

@@ -362,6 +362,9 @@ class Daemon {
   std::uint64_t control_answered_ = 0;  ///< control requests answered ok
   std::uint64_t control_refused_ = 0;   ///< answered with an error (bad, slow, not root)
   std::uint64_t startup_timeouts_ = 0;
+  /// Adopted instances whose readiness channel did not survive usherd's restart (an
+  /// X-ReadyLog= capture): their startup ended as "unknown" instead of by a timeout.
+  std::uint64_t startups_unknown_ = 0;
   std::uint64_t spawn_failures_ = 0;
   std::uint64_t reloads_ = 0;
   Histogram spawn_seconds_;

@@ -407,7 +407,8 @@ void Daemon::mark_ready(Instance& instance, const char* via, Clock::time_point n
   if (instance.timer) instance.timer->cancel();
   if (instance.admission) admission_->mark_ready(*instance.admission, now);
   double after = seconds_between(instance.started, now);
-  startup_seconds_[instance.socket].observe(after);
+  // "unknown": an adopted instance whose readiness cannot be seen; no duration to count.
+  if (std::string_view(via) != "unknown") startup_seconds_[instance.socket].observe(after);
   persist(instance, StateFile::Event::ready);
   // A Type=oneshot service goes on when its commands exit, whatever they notify.
   if (instance.role == Instance::Role::service_main &&

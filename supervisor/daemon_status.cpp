@@ -110,6 +110,7 @@ boost::json::object Daemon::status_json(Clock::time_point now) const {
   out["pid"] = static_cast<std::int64_t>(::getpid());
   out["reloads"] = reloads_;
   out["notify_rejected"] = notify_rejected_;
+  out["startups_unknown"] = startups_unknown_;
   out["launches_stalled"] = stalled_launches();
   boost::json::object control;
   control["answered"] = control_answered_;
@@ -253,6 +254,10 @@ std::string Daemon::metrics_text(Clock::time_point now) const {
         .render(out, "usherd_startup_duration_seconds",
                 fmt::format("socket=\"{}\"", escape_label(s->unit.name)));
   }
+  out += "# HELP usherd_startups_unknown_total Adopted instances whose readiness channel was lost "
+         "in a restart: startup ended as unknown.\n";
+  out += "# TYPE usherd_startups_unknown_total counter\n";
+  out += fmt::format("usherd_startups_unknown_total {}\n", startups_unknown_);
   out += "# HELP usherd_startup_timeouts_total Instances stopped by the startup timeout.\n";
   out += "# TYPE usherd_startup_timeouts_total counter\n";
   out += fmt::format("usherd_startup_timeouts_total {}\n", startup_timeouts_);

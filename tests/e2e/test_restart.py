@@ -4,7 +4,9 @@
 SIGTERM leaves running per-connection instances alone (an ssh session survives a restart of
 its super-server) and stops the ones still starting; a usherd started again re-adopts the
 survivors from RUNTIME/state. After a SIGKILL in the middle of a burst of starting
-instances, the new usherd counts those instances in its startup budget at once."""
+instances, the new usherd counts those instances in its startup budget at once. An adopted
+instance whose readiness would come through its X-ReadyLog= capture (which died with the
+old usherd) is never timed out for it: its startup ends as "unknown", and the login goes on."""
 
 import os
 import re
@@ -92,6 +94,48 @@ def test_sigkill_during_a_burst_keeps_the_starting_instances_counted():
             s.close()
         status = usherd.wait_instances_gone("login.socket")
         check_eq(status["startups"]["current"], 0, "every startup released")
+
+
+READY_LOG_UNITS = {
+    "login.socket": "[Socket]\nListenStream=127.0.0.1:0\nAccept=yes\nX-StartupTimeoutSec=2\n",
+    "login@.service": """\
+[Service]
+ExecStart=/bin/sh -c 'read line; echo "Accepted key for $line" >&2; echo ready; while read l; do echo "got $l"; done'
+StandardInput=socket
+X-ReadyLog=^Accepted
+""",
+}
+
+
+def test_an_adopted_login_whose_ready_log_was_lost_is_not_killed_for_it():
+    with harness.Usherd(READY_LOG_UNITS) as usherd:
+        port = usherd.port("login.socket")
+        s, f = connect(port)
+        usherd.wait_log(r"accept socket=login\.socket", start_at=0)
+        check_eq(usherd.status()["startups"]["current"], 1, "one login starting")
+        usherd.proc.send_signal(signal.SIGKILL)
+        usherd.proc.wait(timeout=10)
+        usherd._reader.join(timeout=5)
+
+        usherd.restart()
+        usherd.wait_log(r"adopt instance=login@\S+ pid=\d+: its X-ReadyLog= capture did not "
+                        r"survive the restart; startup ended as unknown")
+        status = usherd.status()
+        check_eq(status["startups"]["current"], 0, "its startup ended")
+        check_eq(status["startups_unknown"], 1, "counted as unknown")
+        check_eq(status["instances"][0]["state"], "running", "the adopted login runs on")
+        check_eq(status["instances"][0]["ready_via"], "unknown", "readiness unknown")
+        check("usherd_startups_unknown_total 1" in usherd.usherctl("metrics").stdout,
+              "the metric counts it")
+        # The user authenticates after the restart: the login completes.
+        f.write(b"alice\n")
+        check_eq(readline(f), "ready\n", "the login completes")
+        f.write(b"ls\n")
+        check_eq(readline(f), "got ls\n", "the session works")
+        check("timeout instance=" not in usherd.log_text(), "nothing timed out")
+        f.close()
+        s.close()
+        usherd.wait_instances_gone("login.socket")
 
 
 def free_port():
