@@ -76,6 +76,16 @@ bool AdmissionEngine::should_drop_early(const MaxStartups& limits, unsigned n,
   return random.uniform(100) < p;
 }
 
+namespace {
+
+// count >= limit + reserve without unsigned wrap-around: MaxConnections=4294967295 plus the
+// admins' ReservedStartups= would wrap to a tiny limit and refuse exactly the exempt sources.
+bool at_or_over(std::uint64_t count, std::uint64_t limit, std::uint64_t reserve) {
+  return count >= limit + reserve;
+}
+
+}  // namespace
+
 Decision AdmissionEngine::admit(SocketId id, const IpAddress& raw_peer, TimePoint now,
                                 RandomSource& random) {
   auto socket_it = sockets_.find(id);
@@ -106,7 +116,7 @@ Decision AdmissionEngine::admit(SocketId id, const IpAddress& raw_peer, TimePoin
     if (penalties_.is_refused(peer, now)) return drop(DropReason::penalty);
     if (!socket.trigger_limit.try_take(now)) return drop(DropReason::rate);
   }
-  if (socket.stats.instances >= cfg.max_connections + reserve) {
+  if (at_or_over(socket.stats.instances, cfg.max_connections, reserve)) {
     return drop(DropReason::max_connections);
   }
   const IpAddress block = mask_to_block(peer, config_.net_block_size);
@@ -121,8 +131,8 @@ Decision AdmissionEngine::admit(SocketId id, const IpAddress& raw_peer, TimePoin
       return drop(DropReason::per_source_startups);
     }
   }
-  if (startups_ >= config_.max_startups.full + reserve ||
-      (cfg.max_startups && socket.stats.startups >= cfg.max_startups->full + reserve)) {
+  if (at_or_over(startups_, config_.max_startups.full, reserve) ||
+      (cfg.max_startups && at_or_over(socket.stats.startups, cfg.max_startups->full, reserve))) {
     return drop(DropReason::startups_full);
   }
   if (!exempt) {

@@ -683,3 +683,24 @@ TEST_CASE("unknown socket ids are refused as a programming error", "[policy][adm
   CHECK_FALSE(engine.socket_stats(SocketId{77}));
   CHECK_FALSE(engine.mark_ready(InstanceId{77}, t0));
 }
+
+TEST_CASE("MaxConnections=4294967295 with ReservedStartups= does not wrap around",
+          "[policy][admission][exempt]") {
+  GlobalConfig global;
+  global.exempt_sources = cidrs("10.0.0.0/8");
+  global.reserved_startups = 2;
+  global.max_startups = *MaxStartups::parse("4");
+  AdmissionEngine engine(global);
+  SocketConfig config;
+  config.max_connections = 4294967295u;
+  const auto socket = engine.add_socket(config);
+  ScriptedRandom never{};
+  // The admin is admitted (and into the reserved slots above full), never refused as if the
+  // limit were limit + reserve modulo 2^32 = 1.
+  CHECK(reason_of(engine.admit(socket, ip("10.0.0.1"), t0, never)) == "admitted");
+  fill(engine, socket, 3);
+  CHECK(reason_of(engine.admit(socket, host(99), t0, never)) == "startups-full");
+  CHECK(reason_of(engine.admit(socket, ip("10.0.0.2"), t0, never)) == "admitted");
+  CHECK(reason_of(engine.admit(socket, ip("10.0.0.3"), t0, never)) == "admitted");
+  CHECK(reason_of(engine.admit(socket, ip("10.0.0.4"), t0, never)) == "startups-full");
+}
