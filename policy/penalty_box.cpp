@@ -29,15 +29,34 @@ PenaltyRecord PenaltyBox::penalise(const IpAddress& peer, PenaltyKind kind, Time
   if (secs.count() <= 0) return PenaltyRecord::ignored;
   expire(now);
   const IpAddress block = mask_to_block(peer, block_size_);
+  const bool v4 = block.is_v4();
+  const std::size_t max_sources = v4 ? config_.max_sources4 : config_.max_sources6;
+  const PenaltyOverflow overflow = v4 ? config_.overflow4 : config_.overflow6;
+  // srclimit_penalise(): under deny-all a full table takes nothing more, not even more time
+  // for a block it holds (the whole family is refused meanwhile).
+  if (count_for(block.family()) >= max_sources && overflow == PenaltyOverflow::deny_all)
+    return PenaltyRecord::table_full;
   auto it = entries_.find(block);
   if (it == entries_.end()) {
-    const unsigned max_sources = block.is_v4() ? config_.max_sources4 : config_.max_sources6;
-    if (count_for(block.family()) >= max_sources) return PenaltyRecord::table_full;
-    Entry entry{now + secs, kind, secs > config_.min,
-                block.is_v4() ? block_size_.v4 : block_size_.v6};
+    Entry entry{now + secs, kind, secs > config_.min, v4 ? block_size_.v4 : block_size_.v6};
     entries_.emplace(block, entry);
     by_expiry_.emplace(entry.expiry, block);
     ++count_for(block.family());
+    // permissive: the new block goes in, and the family's soonest-expiring entries make room
+    // for it (srclimit_early_expire_penalties); it may be the soonest itself.
+    bool kept = true;
+    for (auto e = by_expiry_.begin(); count_for(block.family()) > max_sources &&
+                                      e != by_expiry_.end();) {
+      if (e->second.family() != block.family()) {
+        ++e;
+        continue;
+      }
+      if (e->second == block) kept = false;
+      entries_.erase(e->second);
+      e = by_expiry_.erase(e);
+      --count_for(block.family());
+    }
+    if (!kept) return PenaltyRecord::table_full;
     return entry.active ? PenaltyRecord::active : PenaltyRecord::pending;
   }
   Entry& entry = it->second;

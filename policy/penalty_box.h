@@ -9,8 +9,9 @@
 // An entry is forgotten when now reaches its expiry; expiry is lazy (every call first drops
 // the entries that have expired), so no timer is needed.
 // The table is bounded: at most max-sources4 IPv4 and max-sources6 IPv6 blocks. When a
-// family's table is full a new block is not recorded (existing entries still accumulate), and
-// with overflow deny-all every source of that family is refused until entries expire.
+// family's table is full, overflow permissive records a new block and evicts the family's
+// soonest-expiring entry to make room; overflow deny-all records nothing (not even more time
+// for a block it holds) and refuses every source of that family until entries expire.
 // Sources in the penalty exempt list are never penalised nor refused; disabled penalties
 // ("PerSourcePenalties=no") record and refuse nothing.
 #pragma once
@@ -40,7 +41,8 @@ enum class PenaltyRecord {
   ignored,     ///< Disabled, exempt, or a zero penalty: nothing recorded.
   pending,     ///< Recorded, but the accumulated penalty is not above min yet.
   active,      ///< Recorded, and the block is now refused.
-  table_full,  ///< A new block, and the family's table is at max-sources: not recorded.
+  table_full,  ///< The family's table is full: deny-all recorded nothing, or permissive
+               ///< evicted this very block as the soonest to expire.
 };
 
 /// The penalty table.

@@ -136,20 +136,45 @@ TEST_CASE("a zero penalty is ignored", "[policy][penalty]") {
   CHECK(box.penalise(ip("192.0.2.1"), PenaltyKind::noauth, t0) == PenaltyRecord::ignored);
 }
 
-TEST_CASE("a full table ignores new blocks but lets existing ones accumulate",
+TEST_CASE("a full permissive table takes a new block and evicts the soonest to expire",
           "[policy][penalty][overflow]") {
   auto box = box_with("noauth:10s min:15s max-sources4:2 overflow:permissive");
   const auto a = ip("192.0.2.1"), b = ip("192.0.2.2"), c = ip("192.0.2.3");
-  CHECK(box.penalise(a, PenaltyKind::noauth, t0) == PenaltyRecord::pending);
-  CHECK(box.penalise(b, PenaltyKind::noauth, t0) == PenaltyRecord::pending);
-  CHECK(box.penalise(c, PenaltyKind::noauth, t0) == PenaltyRecord::table_full);
-  CHECK(box.penalise(a, PenaltyKind::noauth, t0 + 1s) == PenaltyRecord::active);
+  CHECK(box.penalise(a, PenaltyKind::noauth, t0) == PenaltyRecord::pending);       // until +10
+  CHECK(box.penalise(b, PenaltyKind::noauth, t0 + 2s) == PenaltyRecord::pending);  // until +12
+  CHECK(box.penalise(a, PenaltyKind::noauth, t0 + 3s) == PenaltyRecord::active);   // until +20
+  // c goes in; b, the soonest to expire, makes room for it.
+  CHECK(box.penalise(c, PenaltyKind::noauth, t0 + 4s) == PenaltyRecord::pending);
   CHECK(box.size(usherd::policy::Family::v4) == 2);
-  CHECK_FALSE(box.is_refused(c, t0 + 1s));  // permissive
+  CHECK(box.is_refused(a, t0 + 4s));
+  // b anew (until +15) evicts c (until +14); a, the last to expire, stays throughout.
+  CHECK(box.penalise(b, PenaltyKind::noauth, t0 + 5s) == PenaltyRecord::pending);
+  CHECK(box.size(usherd::policy::Family::v4) == 2);
+  CHECK(box.is_refused(a, t0 + 5s));
+  CHECK_FALSE(box.is_refused(ip("192.0.2.9"), t0 + 5s));  // permissive
   // IPv6 has its own table.
   CHECK(box.penalise(ip("2001:db8::1"), PenaltyKind::noauth, t0) == PenaltyRecord::pending);
-  // Expired entries free their slots lazily.
-  CHECK(box.penalise(c, PenaltyKind::noauth, t0 + 10s) == PenaltyRecord::pending);
+  CHECK(box.size(usherd::policy::Family::v4) == 2);
+}
+
+TEST_CASE("a new block that would itself expire soonest is the one evicted",
+          "[policy][penalty][overflow]") {
+  auto box = box_with("noauth:10s crash:90s max-sources4:1 overflow:permissive");
+  CHECK(box.penalise(ip("192.0.2.1"), PenaltyKind::crash, t0) == PenaltyRecord::active);
+  CHECK(box.penalise(ip("192.0.2.2"), PenaltyKind::noauth, t0) == PenaltyRecord::table_full);
+  CHECK(box.is_refused(ip("192.0.2.1"), t0 + 1s));
+  CHECK_FALSE(box.is_refused(ip("192.0.2.2"), t0 + 1s));
+}
+
+TEST_CASE("a full deny-all table does not accumulate an existing entry",
+          "[policy][penalty][overflow]") {
+  auto box = box_with("noauth:10s min:15s max-sources4:1 overflow:deny-all");
+  const auto a = ip("192.0.2.1");
+  CHECK(box.penalise(a, PenaltyKind::noauth, t0) == PenaltyRecord::pending);
+  CHECK(box.penalise(a, PenaltyKind::noauth, t0 + 1s) == PenaltyRecord::table_full);
+  // Still the first penalty alone: gone at +10s, where an accumulated one would last to +20s.
+  CHECK_FALSE(box.is_refused(ip("198.51.100.1"), t0 + 10s));
+  CHECK(box.size(usherd::policy::Family::v4) == 0);
 }
 
 TEST_CASE("overflow deny-all refuses the whole family while its table is full",
