@@ -9,7 +9,7 @@ namespace {
 // sshd's log line for a completed authentication, as the example ssh@.service matches it.
 constexpr const char* kAcceptedLine =
     "Accepted (publickey|password|keyboard-interactive/pam|hostbased|gssapi-with-mic|"
-    "gssapi-keyex) for [^ ]+ from [0-9A-Fa-f.:]+ port [0-9]+ ssh2";
+    "gssapi-keyex) for [^ ]+ from [0-9A-Fa-f.:]+(%[^ ]+)? port [0-9]+ ssh2";
 
 std::string_view base_name(std::string_view path) {
   std::size_t slash = path.rfind('/');

@@ -3,6 +3,9 @@
 
 #include <sys/socket.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "tests/activation/test_support.h"
 
 using namespace usherd;
@@ -93,4 +96,28 @@ TEST_CASE("each write into the record pipe arrives as one record", "[activation]
   CHECK(std::string(buffer, ::recv(daemon_end.get(), buffer, sizeof buffer, 0)) == second);
   CHECK(::recv(daemon_end.get(), buffer, sizeof buffer, 0) < 0);
   CHECK(errno == EAGAIN);
+}
+
+TEST_CASE("the shipped sshd readiness pattern matches every form of sshd's Accepted line",
+          "[activation][readylog]") {
+  // The X-ReadyLog= of examples/units/ssh@.service (the importer writes the same pattern).
+  std::ifstream unit(std::filesystem::path(__FILE__).parent_path() /
+                     "../../examples/units/ssh@.service");
+  REQUIRE(unit);
+  std::string line, pattern;
+  while (std::getline(unit, line))
+    if (line.rfind("X-ReadyLog=", 0) == 0) pattern = line.substr(11);
+  REQUIRE_FALSE(pattern.empty());
+  auto matcher = ReadyLogMatcher::compile(pattern);
+  REQUIRE(matcher);
+  auto [record, matches] = GENERATE(table<std::string, bool>({
+      {"Accepted publickey for alice from 192.0.2.7 port 51234 ssh2: ED25519 SHA256:x\r\n", true},
+      {"Accepted password for bob from 2001:db8::7 port 4022 ssh2\r\n", true},
+      // A scoped link-local peer: sshd prints the zone after '%'.
+      {"Accepted publickey for carol from fe80::1%eth0 port 51234 ssh2: RSA SHA256:y\r\n", true},
+      {"Accepted keyboard-interactive/pam for dave from ::ffff:192.0.2.1 port 1 ssh2\r\n", true},
+      {"Failed publickey for alice from 192.0.2.7 port 51234 ssh2\r\n", false},
+      {"Invalid user Accepted publickey for x from 1.2.3.4 port 1 ssh2\r\n", false},
+  }));
+  CHECK(matcher->matches_record(record) == matches);
 }

@@ -20,7 +20,7 @@ from harness import check, check_eq
 SSHD = "/usr/sbin/sshd"
 # sshd's line for a completed authentication; X-ReadyLog= anchors it at the start of a record.
 READY_LOG = (r"Accepted (publickey|password|keyboard-interactive/pam|hostbased) for [^ ]+ "
-             r"from [0-9A-Fa-f.:]+ port [0-9]+ ssh2")
+             r"from [0-9A-Fa-f.:]+(%[^ ]+)? port [0-9]+ ssh2")
 DROP_MESSAGE = b"Not allowed at this time\r\n"
 
 
