@@ -16,15 +16,45 @@ namespace asio = boost::asio;
 
 namespace {
 
+/// What the sessions share with the listener: how many are live, the cached exposition, and
+/// how to resume accepting once below the cap (cleared when the listener goes).
+struct Shared {
+  std::size_t live = 0;
+  bool paused = false;
+  std::function<void()> resume;
+  std::function<std::string()> render;
+  std::string cached;
+  std::chrono::steady_clock::time_point rendered_at{};
+  bool rendered = false;
+
+  const std::string& exposition() {
+    auto now = std::chrono::steady_clock::now();
+    if (!rendered || now - rendered_at >= kRenderInterval) {
+      cached = render();
+      rendered_at = now;
+      rendered = true;
+    }
+    return cached;
+  }
+};
+
 struct Session : std::enable_shared_from_this<Session> {
-  Session(asio::io_context& io, int fd, const std::function<std::string()>& render_fn)
-      : stream(io), timer(io), render(render_fn) {
+  Session(asio::io_context& io, int fd, std::shared_ptr<Shared> shared_state)
+      : stream(io), timer(io), shared(std::move(shared_state)) {
     boost::system::error_code ec;
     stream.socket().assign(asio::ip::tcp::v6(), fd, ec);
+    ++shared->live;
+  }
+  ~Session() {
+    --shared->live;
+    if (shared->paused && shared->live < kMaxHttpSessions && shared->resume) {
+      shared->paused = false;
+      shared->resume();
+    }
   }
   boost::beast::tcp_stream stream;
   asio::steady_timer timer;
-  const std::function<std::string()>& render;
+  std::shared_ptr<Shared> shared;
   boost::beast::flat_buffer buffer{8192};
   http::request_parser<http::empty_body> parser;
   http::response<http::string_body> response;
@@ -50,7 +80,7 @@ struct Session : std::enable_shared_from_this<Session> {
     } else {
       response.result(http::status::ok);
       response.set(http::field::content_type, "text/plain; version=0.0.4");
-      response.body() = render();
+      response.body() = shared->exposition();
     }
     response.prepare_payload();
     auto self = shared_from_this();
@@ -65,17 +95,25 @@ struct Session : std::enable_shared_from_this<Session> {
 
 struct HttpMetrics::Impl {
   Impl(asio::io_context& io_, UniqueFd fd, std::function<std::string()> r)
-      : io(io_), listener(io_, fd.release()), pause(io_), render(std::move(r)) {}
+      : io(io_), listener(io_, fd.release()), pause(io_), shared(std::make_shared<Shared>()) {
+    shared->render = std::move(r);
+    shared->resume = [this] { arm(); };
+  }
+  ~Impl() { shared->resume = nullptr; }  // sessions may outlive the listener
   asio::io_context& io;
   asio::posix::stream_descriptor listener;
   asio::steady_timer pause;  ///< out of fds: accept again later, not at once (no spin)
-  std::function<std::string()> render;
+  std::shared_ptr<Shared> shared;
 
   void arm() {
     listener.async_wait(
         asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
           if (ec) return;
           for (int i = 0; i < 16; ++i) {
+            if (shared->live >= kMaxHttpSessions) {
+              shared->paused = true;  // the last session to end resumes (~Session)
+              return;
+            }
             int fd =
                 ::accept4(listener.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
             if (fd < 0) {
@@ -86,7 +124,7 @@ struct HttpMetrics::Impl {
               });
               return;
             }
-            std::make_shared<Session>(io, fd, render)->start();
+            std::make_shared<Session>(io, fd, shared)->start();
           }
           arm();
         });

@@ -12,6 +12,7 @@ import threading
 import time
 
 import harness
+import loadkit
 from harness import check, check_eq
 
 
@@ -222,6 +223,29 @@ def test_http_metrics_and_stopping_one_instance():
         s.close()
         usherd.wait_log(r"end instance=hold@.* status=killed signal=Terminated",
                         what="the instance ended by SIGTERM")
+
+
+def test_http_metrics_serves_at_most_sixteen_sessions_at_once():
+    config = "[Policy]\n[Metrics]\nListenStream=127.0.0.1:0\n"
+    with harness.Usherd({}, config=config) as usherd:
+        port = int(usherd.status()["metrics_listen"].rpartition(":")[2])
+        pid = usherd.proc.pid
+        baseline = loadkit.fd_count(pid)
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(40)]
+        try:
+            # Sixteen sessions are taken; the rest wait in the kernel's backlog, holding no fd
+            # of usherd's.
+            loadkit.wait_until(lambda: loadkit.fd_count(pid) == baseline + 16, 20,
+                               "sixteen idle sessions taken")
+            check_eq(usherd.status()["startups"]["current"], 0, "the control socket answers")
+            check_eq(loadkit.fd_count(pid), baseline + 16, "no more than sixteen taken")
+        finally:
+            for s in idle:
+                s.close()
+        out = harness.run(["curl", "-sS", "--max-time", "10", f"http://127.0.0.1:{port}/metrics"])
+        check("usherd_startups 0" in out.stdout, "a scrape is served once they have gone")
+        loadkit.wait_until(lambda: loadkit.fd_count(pid) == baseline, 20,
+                           "usherd's fds back to their baseline")
 
 
 class ActivatedUsherd(harness.Usherd):
