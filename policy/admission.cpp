@@ -87,7 +87,7 @@ bool at_or_over(std::uint64_t count, std::uint64_t limit, std::uint64_t reserve)
 }  // namespace
 
 Decision AdmissionEngine::admit(SocketId id, const IpAddress& raw_peer, TimePoint now,
-                                RandomSource& random) {
+                                RandomSource& random, bool ip_peer) {
   auto socket_it = sockets_.find(id);
   if (socket_it == sockets_.end() || socket_it->second.removed) {
     throw std::out_of_range("admission: unknown socket id");
@@ -109,7 +109,8 @@ Decision AdmissionEngine::admit(SocketId id, const IpAddress& raw_peer, TimePoin
     return decision;
   };
 
-  if (!any_contains(cfg.ip_address_allow, peer) && any_contains(cfg.ip_address_deny, peer)) {
+  if (ip_peer && !any_contains(cfg.ip_address_allow, peer) &&
+      any_contains(cfg.ip_address_deny, peer)) {
     return drop(DropReason::acl);
   }
   if (!exempt) {

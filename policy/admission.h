@@ -145,7 +145,11 @@ class AdmissionEngine {
   bool has_socket(SocketId socket) const;
 
   /// Applies the rules to a connection from peer on socket at now. Precondition: has_socket().
-  Decision admit(SocketId socket, const IpAddress& peer, TimePoint now, RandomSource& random);
+  /// ip_peer is false for a peer without an IP address (AF_UNIX, keyed by the caller under
+  /// another address): IPAddressAllow=/IPAddressDeny= do not apply to it, as systemd's IP
+  /// rules never apply to AF_UNIX.
+  Decision admit(SocketId socket, const IpAddress& peer, TimePoint now, RandomSource& random,
+                 bool ip_peer = true);
   /// Ends the startup of instance; false if unknown or already ready.
   bool mark_ready(InstanceId instance, TimePoint now);
   /// Forgets an admitted instance that could not be started; counts a spawn-failed drop.

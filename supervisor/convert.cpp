@@ -121,6 +121,21 @@ policy::IpAddress to_policy_address(const activation::SocketAddress& address) {
   return policy::IpAddress::from_v6(policy::IpAddress::Bytes{});
 }
 
+policy::IpAddress unix_peer_address(int fd) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  // No credentials (cannot happen for a connected AF_UNIX stream): uid 2^32-1, nobody's.
+  std::uint32_t uid = 0xffffffffu;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) uid = cred.uid;
+  policy::IpAddress::Bytes bytes{};
+  bytes[0] = 0x01;
+  bytes[4] = static_cast<std::uint8_t>(uid >> 24);
+  bytes[5] = static_cast<std::uint8_t>(uid >> 16);
+  bytes[6] = static_cast<std::uint8_t>(uid >> 8);
+  bytes[7] = static_cast<std::uint8_t>(uid);
+  return policy::IpAddress::from_v6(bytes);
+}
+
 policy::GlobalConfig to_admission_config(const units::DaemonConfig& c) {
   policy::GlobalConfig g;
   g.max_startups = c.max_startups;

@@ -30,6 +30,12 @@ int socket_type(const activation::ListenSpec& spec);
 /// for AF_UNIX peers, which no IP rule matches by accident.
 policy::IpAddress to_policy_address(const activation::SocketAddress& address);
 
+/// The admission key of an AF_UNIX peer: its uid (SO_PEERCRED on fd) inside the discard-only
+/// prefix 100::/64 (RFC 6666), as 100:0:UUUU:UUUU::, so that penalties and per-source limits
+/// fall on one local user and not on every other, whatever the v6 PerSourceNetBlockSize= down
+/// to /64. No IP rule names that prefix by accident (and admit() skips them for such peers).
+policy::IpAddress unix_peer_address(int fd);
+
 /// The policy's global configuration from usherd.conf.
 policy::GlobalConfig to_admission_config(const units::DaemonConfig& config);
 /// The policy's view of one socket unit.

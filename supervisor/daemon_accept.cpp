@@ -248,9 +248,11 @@ void Daemon::release_held_listeners() {
 void Daemon::handle_connection(SocketState& socket, activation::Accepted&& conn,
                                Clock::time_point now) {
   const std::string peer_text = conn.peer.to_string();
-  policy::IpAddress peer_ip = to_policy_address(conn.peer);
+  const bool ip_peer = conn.peer.is_inet();
+  policy::IpAddress peer_ip =
+      ip_peer ? to_policy_address(conn.peer) : unix_peer_address(conn.fd.get());
   RandomAdapter random(rng_);
-  policy::Decision decision = admission_->admit(socket.policy_id, peer_ip, now, random);
+  policy::Decision decision = admission_->admit(socket.policy_id, peer_ip, now, random, ip_peer);
   if (!decision.admitted()) {
     if (!socket.unit.drop_message.empty()) {
       // Best effort, never blocking: the socket is non-blocking and the message small.

@@ -18,6 +18,9 @@ must never free it from usherd's bounds.
   tests/helpers/stall_fs) hold only their own socket: another socket keeps answering, status
   and metrics show the held socket and the stalled launches, and each stuck child is killed
   at the pre-exec deadline, counted once as spawn-failed, its source not penalised.
+- AF_UNIX clients: IPAddressDeny=any does not refuse them (systemd's IP rules never apply
+  to AF_UNIX), and per-source limits key them by uid (SO_PEERCRED), so one local user cannot
+  use up another's.
 - The runtime directory is trusted only when it is usherd's alone: one owned by another user,
   or writable by group or others, stops usherd with one clear line. A state line naming an
   unrelated process (its pid and start time are readable by anyone in /proc) adopts nothing
@@ -31,6 +34,7 @@ import re
 import signal
 import socket
 import subprocess
+import time
 import time
 
 import harness
@@ -298,6 +302,49 @@ def test_a_state_line_naming_an_unrelated_process_adopts_and_signals_nothing():
     finally:
         victim.kill()
         victim.wait()
+
+
+def test_unix_clients_skip_ip_rules_and_are_limited_per_uid():
+    name = f"usherd-test-{os.getpid()}-{time.monotonic_ns()}"
+    units = {
+        "local.socket": f"[Socket]\nListenStream=@{name}\nAccept=yes\nIPAddressDeny=any\n"
+                        "MaxConnectionsPerSource=1\n",
+        "local@.service": "[Service]\nExecStart=/bin/sh -c 'echo hi; exec cat'\n"
+                          "StandardInput=socket\n",
+    }
+
+    def connect_as(uid):
+        """A connection from a process of uid (abstract sockets have no permissions)."""
+        parent, child = socket.socketpair()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setgid(uid)
+                os.setuid(uid)
+                c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                c.connect("\0" + name)
+                socket.send_fds(child, [b"x"], [c.fileno()])
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        _, fds, _, _ = socket.recv_fds(parent, 1, 1)
+        parent.close()
+        child.close()
+        c = socket.socket(fileno=fds[0])
+        c.settimeout(20)
+        return c
+
+    with harness.Usherd(units) as usherd:
+        first = connect_as(0)
+        check_eq(first.recv(3), b"hi\n", "a unix client is served despite IPAddressDeny=any")
+        second = connect_as(0)
+        check_eq(second.recv(3), b"", "a second connection of the same uid is over its limit")
+        other = connect_as(65534)
+        check_eq(other.recv(3), b"hi\n", "another uid has its own limit")
+        dropped = usherd.socket_status("local.socket")["dropped"]
+        check_eq(dropped, {"per-source-connections": 1}, "one drop, for the per-uid limit")
+        for c in (first, second, other):
+            c.close()
 
 
 def _traced_by(pid, tracer_pid):

@@ -704,3 +704,19 @@ TEST_CASE("MaxConnections=4294967295 with ReservedStartups= does not wrap around
   CHECK(reason_of(engine.admit(socket, ip("10.0.0.3"), t0, never)) == "admitted");
   CHECK(reason_of(engine.admit(socket, ip("10.0.0.4"), t0, never)) == "startups-full");
 }
+
+TEST_CASE("IP rules do not apply to a peer without an IP address", "[policy][admission][acl]") {
+  AdmissionEngine engine;
+  SocketConfig config;
+  config.ip_address_deny = cidrs("any");
+  config.max_connections_per_source = 1;
+  const auto socket = engine.add_socket(config);
+  ScriptedRandom never{};
+  // AF_UNIX peers, keyed by uid as the supervisor does (100:0:UID::).
+  const IpAddress uid0 = ip("100::"), uid65534 = ip("100:0:0:fffe::");
+  CHECK(reason_of(engine.admit(socket, ip("192.0.2.1"), t0, never)) == "acl");
+  CHECK(reason_of(engine.admit(socket, uid0, t0, never, false)) == "admitted");
+  // Per-source limits still apply, per key: one local user does not use up another's.
+  CHECK(reason_of(engine.admit(socket, uid0, t0, never, false)) == "per-source-connections");
+  CHECK(reason_of(engine.admit(socket, uid65534, t0, never, false)) == "admitted");
+}
