@@ -1,6 +1,8 @@
 // Notify socket and client (see notify.h).
 #include "activation/notify.h"
 
+#include "activation/process.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -11,6 +13,14 @@
 
 namespace usherd::activation {
 namespace {
+
+// socket(7), Linux 6.5: not yet in the headers of every release usherd builds on.
+#ifndef SO_PASSPIDFD
+constexpr int SO_PASSPIDFD = 76;
+#endif
+#ifndef SCM_PIDFD
+constexpr int SCM_PIDFD = 0x04;
+#endif
 
 Result<std::pair<sockaddr_un, socklen_t>> unix_address(const std::string& path) {
   sockaddr_un un{};
@@ -52,6 +62,9 @@ Result<UniqueFd> open_notify_socket(const std::string& path) {
   int one = 1;
   if (setsockopt(fd.get(), SOL_SOCKET, SO_PASSCRED, &one, sizeof one) != 0)
     return fail_errno("setsockopt SO_PASSCRED");
+  // The sender as a pidfd too, where the kernel can: attribution then names a process, not a
+  // pid number that a later process may have been given.
+  (void)setsockopt(fd.get(), SOL_SOCKET, SO_PASSPIDFD, &one, sizeof one);
   // A flood of instances all reporting at once must not overflow the queue: ask for 8 MiB
   // (as systemd does), forcing past rmem_max when privileged. Best effort.
   int size = 8 * 1024 * 1024;
@@ -62,8 +75,8 @@ Result<UniqueFd> open_notify_socket(const std::string& path) {
 
 Result<std::optional<Notification>> receive_notification(int fd, FdCloser& closer) {
   char buffer[kNotifyPayloadMax];
-  alignas(
-      cmsghdr) char control[CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int) * kMaxPassedFds)];
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int)) +
+                                CMSG_SPACE(sizeof(int) * kMaxPassedFds)];
   iovec iov{buffer, sizeof buffer};
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -86,6 +99,11 @@ Result<std::optional<Notification>> receive_notification(int fd, FdCloser& close
       std::memcpy(&cred, CMSG_DATA(c), sizeof cred);
       // pid 0: the sender is outside our pid namespace; it cannot be attributed.
       if (cred.pid > 0) note.sender = cred;
+    } else if (c->cmsg_type == SCM_PIDFD && c->cmsg_len == CMSG_LEN(sizeof(int))) {
+      int raw;
+      std::memcpy(&raw, CMSG_DATA(c), sizeof raw);
+      UniqueFd pidfd(raw);  // the kernel's own pidfd: closing it never blocks
+      if (pidfd) note.sender_pidfd_inode = pidfd_inode(pidfd.get()).value_or(0);
     }
   }
   // Room was made for every descriptor a datagram can carry (kMaxPassedFds), so none is

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,12 +32,17 @@ inline constexpr std::size_t kNotifyPayloadMax = 4096;
 /// One datagram received on the notify socket.
 struct Notification {
   std::optional<ucred> sender;  ///< kernel-attached credentials; nullopt when missing
+  /// The sender's identity from the pidfd the kernel attached (SO_PASSPIDFD, Linux 6.5+): its
+  /// inode where pidfds live on pidfs (6.9+), unique to one process for the life of the
+  /// system. 0 when unknown. Unlike sender->pid, it cannot name a later process that was given
+  /// the same pid after the sender was reaped.
+  std::uint64_t sender_pidfd_inode = 0;
   std::string payload;          ///< at most kNotifyPayloadMax bytes
   bool truncated = false;       ///< the datagram was longer than kNotifyPayloadMax
 };
 
 /// Creates the notify socket at path ("@name" = abstract): a stale socket there is removed,
-/// the node gets mode 0666, SO_PASSCRED is on, fd passing is refused where the kernel can
+/// the node gets mode 0666, SO_PASSCRED is on, SO_PASSPIDFD too where the kernel has it, fd passing is refused where the kernel can
 /// (refuse_passed_fds), the receive buffer is enlarged; CLOEXEC and NONBLOCK.
 Result<UniqueFd> open_notify_socket(const std::string& path);
 

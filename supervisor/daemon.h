@@ -289,7 +289,9 @@ class Daemon {
   void arm_notify();
   void on_notification();
   Instance* find_by_pid(pid_t pid);
-  Instance* attribute_sender(pid_t sender);
+  /// The instance a notification from sender counts for (sender_inode: the sender's pidfd
+  /// identity from SCM_PIDFD, 0 when unknown), or nullptr.
+  Instance* attribute_sender(pid_t sender, std::uint64_t sender_inode);
 
   // daemon_services.cpp (Accept=no)
   void start_service(SocketState& socket);

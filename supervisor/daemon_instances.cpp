@@ -617,8 +617,18 @@ void Daemon::arm_notify() {
                       });
 }
 
-Instance* Daemon::attribute_sender(pid_t sender) {
+Instance* Daemon::attribute_sender(pid_t sender, std::uint64_t sender_inode) {
+  if (sender_inode != 0) {
+    // The kernel named the sending process itself (SCM_PIDFD): the pid must still be that
+    // process, or a datagram queued by one that has since been reaped would be credited to
+    // whoever was given its pid next.
+    auto now_there = activation::open_pidfd(sender);
+    if (!now_there || activation::pidfd_inode(now_there->get()).value_or(0) != sender_inode)
+      return nullptr;
+  }
   if (Instance* direct = find_by_pid(sender)) {
+    if (sender_inode != 0 && direct->pidfd_inode != 0 && direct->pidfd_inode != sender_inode)
+      return nullptr;
     const auto access = direct->plan ? direct->plan->unit.notify_access : units::NotifyAccess::main;
     return access == units::NotifyAccess::none ? nullptr : direct;
   }
@@ -647,7 +657,8 @@ void Daemon::on_notification() {
     }
     if (!*received) return;
     const activation::Notification& note = **received;
-    Instance* instance = note.sender ? attribute_sender(note.sender->pid) : nullptr;
+    Instance* instance =
+        note.sender ? attribute_sender(note.sender->pid, note.sender_pidfd_inode) : nullptr;
     const char* problem = activation::notify_problem(note);
     if (instance == nullptr || problem != nullptr) {
       ++notify_rejected_;

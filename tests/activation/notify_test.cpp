@@ -116,6 +116,12 @@ TEST_CASE("a notification from the main process carries its pid", "[activation][
   CHECK(note.sender->uid == geteuid());
   CHECK(note.payload == "READY=1\nSTATUS=up");
   CHECK_FALSE(note.truncated);
+  // Where the kernel attaches the sender's pidfd and pidfds live on pidfs, the notification
+  // names the very process, by the identity its own pidfd has.
+  auto own = pidfd_inode(run.process.pidfd.get());
+  REQUIRE(own);
+  CHECK(note.sender_pidfd_inode == *own);
+  if (*own == 0) WARN("pidfds are not on pidfs here (Linux < 6.9): attribution by pid alone");
   run.stdin_write.reset();
   CHECK(wait_exit(run.process.pidfd.get()).code_or_signal == 0);
 }
