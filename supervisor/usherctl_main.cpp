@@ -83,8 +83,19 @@ int run_import(const std::string& kind, const std::vector<std::string>& files,
     }
     for (const auto& path : *written) std::cout << "wrote " << path << "\n";
   }
-  std::fprintf(stderr, "usherctl import: %u imported, %u disabled (skipped), %u not importable\n",
-               imported, disabled, failed);
+  // Errors about a file rather than a service (unreadable, a stray line) fail the import
+  // too; the summary counts them, so it never says "0 not importable" beside exit status 1.
+  unsigned file_errors = static_cast<unsigned>(
+      std::count_if(report.findings.begin(), report.findings.end(),
+                    [](const importer::Finding& f) { return f.severity == importer::Severity::error; }));
+  if (file_errors > 0)
+    std::fprintf(stderr,
+                 "usherctl import: %u imported, %u disabled (skipped), %u not importable, "
+                 "%u file errors\n",
+                 imported, disabled, failed, file_errors);
+  else
+    std::fprintf(stderr, "usherctl import: %u imported, %u disabled (skipped), %u not importable\n",
+                 imported, disabled, failed);
   return rc;
 }
 

@@ -237,6 +237,17 @@ def test_import_usage_errors_exit_2():
         check_eq(proc.returncode, 2, f"exit code of usherctl {' '.join(argv)}")
 
 
+def test_a_file_error_is_counted_in_the_summary_beside_exit_status_1():
+    with harness.TempDir("usherd-import-fileerror.") as tmp:
+        conf = os.path.join(tmp, "xinetd.conf")
+        harness.write_file(conf, f"includedir {tmp}/missing\n")
+        proc = harness.run([USHERCTL, "import", "xinetd", conf], check_rc=False)
+        check_eq(proc.returncode, 1, "exit status")
+        check("cannot read included directory" in proc.stderr, "the file error is said")
+        check("0 imported, 0 disabled (skipped), 0 not importable, 1 file errors" in proc.stderr,
+              f"the summary counts it:\n{proc.stderr}")
+
+
 def test_an_imported_launchd_sshd_job_logs_in_and_ends_its_startup_at_authentication():
     with SshdSetup() as setup:
         check_sshd_config(setup)
