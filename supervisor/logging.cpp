@@ -83,7 +83,10 @@ void log_structured(spdlog::level::level_enum level, std::string_view message,
   std::string sock = "SOCKET=" + std::string(socket);
   std::string addr = "REMOTE_ADDR=" + std::string(remote_addr);
   std::string prio = "PRIORITY=" + std::to_string(syslog_priority(level));
-  struct iovec iov[5];
+  // Named explicitly: sd_journal_sendv() would take program_invocation_short_name, which
+  // points into the argv memory usherd's process title is written over.
+  std::string ident = "SYSLOG_IDENTIFIER=usherd";
+  struct iovec iov[6];
   int n = 0;
   auto add = [&](std::string& s, bool present) {
     if (!present) return;
@@ -93,6 +96,7 @@ void log_structured(spdlog::level::level_enum level, std::string_view message,
   };
   add(msg, true);
   add(prio, true);
+  add(ident, true);
   add(inst, !instance.empty());
   add(sock, !socket.empty());
   add(addr, !remote_addr.empty());
