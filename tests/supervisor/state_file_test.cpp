@@ -172,7 +172,7 @@ TEST_CASE("a state file from another boot names no live process", "[supervisor][
   std::system(("rm -rf " + dir).c_str());
 }
 
-TEST_CASE("state lines carry the start on CLOCK_BOOTTIME; the 8-field form is still read",
+TEST_CASE("state lines carry the start on CLOCK_BOOTTIME, and the 8-field form is still read",
           "[supervisor][state]") {
   StateEntry e = entry(700, 3, "g@1.service");
   e.started_boot_ms = 123456;
