@@ -21,7 +21,7 @@ $(BUILD)/build.ninja:
 configure: $(BUILD)/build.ninja
 
 build: deps-build configure
-	ninja -C $(BUILD)
+	ninja -C $(BUILD) -j$(JOBS)
 
 # Starts usherd in the foreground on examples/ (loopback ports), skipping any example whose
 # daemon is not installed. Ctrl-C stops it.
@@ -63,7 +63,7 @@ fuzz-long: deps
 SANITIZER_REPORTS = $(CURDIR)/build-asan/sanitizer-reports
 asan-test: deps
 	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DUSHERD_SANITIZE=ON
-	ninja -C build-asan
+	ninja -C build-asan -j$(JOBS)
 	rm -rf $(SANITIZER_REPORTS) && mkdir -p $(SANITIZER_REPORTS)
 	cd build-asan && USHERD_SANITIZED=1 USHERD_E2E_TEST_TIMEOUT=280 \
 	  ASAN_OPTIONS=log_path=$(SANITIZER_REPORTS)/asan:detect_leaks=1 \
@@ -77,7 +77,7 @@ asan-test: deps
 
 bench: deps
 	cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DUSHERD_TESTS=OFF
-	ninja -C build-release
+	ninja -C build-release -j$(JOBS)
 	bench/run.sh build-release
 
 check-examples: build
