@@ -5,7 +5,8 @@ BUILD_TYPE ?= Debug
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all deps deps-build configure build run test unit-test e2e-test soak fuzz fuzz-long asan-test bench clean check-examples format
+.PHONY: all deps deps-build configure build run test unit-test e2e-test soak fuzz fuzz-long asan-test \
+        test-debian13 bench clean check-examples format
 
 all: build
 
@@ -75,6 +76,12 @@ asan-test: deps
 	  fi; \
 	  echo "asan-test: no sanitizer reports" >&2; exit $$status
 
+# The suite on Debian 13 "trixie" from this Debian 12 machine: a root built with debootstrap
+# (cached in build/debian13-root, ~2 GB once the packages are in), the checkout copied to
+# /root/usherd inside, `make test` run there under chroot (scripts/debian13-root.sh).
+test-debian13:
+	scripts/debian13-root.sh test
+
 bench: deps
 	cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DUSHERD_TESTS=OFF
 	ninja -C build-release -j$(JOBS)
@@ -86,5 +93,7 @@ check-examples: build
 format:
 	git ls-files '*.cpp' '*.h' | xargs clang-format -i
 
+# --one-file-system: should scripts/debian13-root.sh ever be killed without its cleanup, the
+# host's /dev, /sys and /proc bound into build/debian13-root are skipped, not emptied.
 clean:
-	rm -rf $(BUILD) build-asan build-release build-fuzz
+	rm -rf --one-file-system $(BUILD) build-asan build-release build-fuzz

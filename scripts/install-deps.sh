@@ -49,7 +49,7 @@ esac
 case "${1:-all}" in
   build) want=("${common_build[@]}" "${release_build[@]}") ;;
   all) want=("${common_build[@]}" "${release_build[@]}" "${common_test[@]}" "${release_test[@]}") ;;
-  beds) want=(debootstrap systemd-container) ;;
+  beds) want=(debootstrap systemd-container rsync) ;;
   *) echo "usage: $0 [build|all|beds]" >&2; exit 2 ;;
 esac
 
