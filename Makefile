@@ -6,7 +6,7 @@ JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
 .PHONY: all deps deps-build configure build run test unit-test e2e-test soak fuzz fuzz-long asan-test \
-        test-debian13 bench clean check-examples format
+        test-debian13 test-systemd bench clean check-examples format
 
 all: build
 
@@ -81,6 +81,11 @@ asan-test: deps
 # /root/usherd inside, `make test` run there under chroot (scripts/debian13-root.sh).
 test-debian13:
 	scripts/debian13-root.sh test
+
+# usherd under a real systemd 257: the same root booted with systemd-nspawn, usherd installed
+# as the shipped usherd.service, tests/systemd/test_*.py (scripts/systemd-bed.sh).
+test-systemd:
+	scripts/systemd-bed.sh
 
 bench: deps
 	cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DUSHERD_TESTS=OFF
