@@ -185,7 +185,9 @@ def test_usherd_runs_as_a_notify_service_and_journald_gets_its_fields():
         check_eq(record.get("REMOTE_ADDR"), "127.0.0.1", f"REMOTE_ADDR= of {record}")
         check(record["INSTANCE"].endswith(".service"), f"INSTANCE= names the instance: {record}")
         print(f"journal: INSTANCE={record['INSTANCE']} SOCKET={record['SOCKET']} "
-              f"REMOTE_ADDR={record['REMOTE_ADDR']} MESSAGE={record.get('MESSAGE')!r}")
+              f"REMOTE_ADDR={record['REMOTE_ADDR']} "
+              f"SYSLOG_IDENTIFIER={record.get('SYSLOG_IDENTIFIER')!r} "
+              f"MESSAGE={record.get('MESSAGE')!r}")
 
         inside("systemctl", "stop", UNIT, timeout=60)
         check_eq(inside("systemctl", "is-active", UNIT, check_rc=False).stdout.strip(),
