@@ -5,7 +5,8 @@ BUILD_TYPE ?= Debug
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all deps deps-build configure build run test unit-test e2e-test soak fuzz fuzz-long asan-test bench clean check-examples format
+.PHONY: all deps deps-build configure build run test unit-test e2e-test soak fuzz fuzz-long asan-test \
+        test-debian13 test-systemd bench clean check-examples format
 
 all: build
 
@@ -21,7 +22,7 @@ $(BUILD)/build.ninja:
 configure: $(BUILD)/build.ninja
 
 build: deps-build configure
-	ninja -C $(BUILD)
+	ninja -C $(BUILD) -j$(JOBS)
 
 # Starts usherd in the foreground on examples/ (loopback ports), skipping any example whose
 # daemon is not installed. Ctrl-C stops it.
@@ -63,7 +64,7 @@ fuzz-long: deps
 SANITIZER_REPORTS = $(CURDIR)/build-asan/sanitizer-reports
 asan-test: deps
 	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DUSHERD_SANITIZE=ON
-	ninja -C build-asan
+	ninja -C build-asan -j$(JOBS)
 	rm -rf $(SANITIZER_REPORTS) && mkdir -p $(SANITIZER_REPORTS)
 	cd build-asan && USHERD_SANITIZED=1 USHERD_E2E_TEST_TIMEOUT=280 \
 	  ASAN_OPTIONS=log_path=$(SANITIZER_REPORTS)/asan:detect_leaks=1 \
@@ -75,9 +76,20 @@ asan-test: deps
 	  fi; \
 	  echo "asan-test: no sanitizer reports" >&2; exit $$status
 
+# The suite on Debian 13 "trixie" from this Debian 12 machine: a root built with debootstrap
+# (cached in build/debian13-root, ~2 GB once the packages are in), the checkout copied to
+# /root/usherd inside, `make test` run there under chroot (scripts/debian13-root.sh).
+test-debian13:
+	scripts/debian13-root.sh test
+
+# usherd under a real systemd 257: the same root booted with systemd-nspawn, usherd installed
+# as the shipped usherd.service, tests/systemd/test_*.py (scripts/systemd-bed.sh).
+test-systemd:
+	scripts/systemd-bed.sh
+
 bench: deps
 	cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DUSHERD_TESTS=OFF
-	ninja -C build-release
+	ninja -C build-release -j$(JOBS)
 	bench/run.sh build-release
 
 check-examples: build
@@ -86,5 +98,7 @@ check-examples: build
 format:
 	git ls-files '*.cpp' '*.h' | xargs clang-format -i
 
+# --one-file-system: should scripts/debian13-root.sh ever be killed without its cleanup, the
+# host's /dev, /sys and /proc bound into build/debian13-root are skipped, not emptied.
 clean:
-	rm -rf $(BUILD) build-asan build-release build-fuzz
+	rm -rf --one-file-system $(BUILD) build-asan build-release build-fuzz

@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 #include <vector>
 
 #include "activation/fd_table.h"

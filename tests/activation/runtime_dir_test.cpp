@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 using namespace usherd;
 using namespace usherd::activation;

@@ -2,7 +2,7 @@
 // on one line, as one field.
 #include "base/escape.h"
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 using namespace usherd;
 

@@ -17,15 +17,21 @@ running across a usherd stop, by design) is killed through a pidfd taken while i
 known to be usherd's descendant; the temporary directory is removed. When the body raised,
 usherd's whole log is written to stderr.
 
+Programs that run as users other than root (usherctl under runuser, helpers as a unit's
+User=) must be reachable by them: when the build directory is not (a clone in /root), the
+tests run copies of the build's programs instead (build_dir).
+
 Standard library only; run with Debian's /usr/bin/python3.
 """
 
+import atexit
 import fcntl
 import json
 import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -105,13 +111,97 @@ def skip_under_sanitizers(reason):
 # Paths and commands
 
 
-def build_dir():
+def cmake_build_dir():
     """The CMake build directory (USHERD_BUILD_DIR, set by CTest)."""
     value = os.environ.get("USHERD_BUILD_DIR")
     if not value:
         here = os.path.dirname(os.path.abspath(__file__))
         value = os.path.join(os.path.dirname(os.path.dirname(here)), "build")
     return value
+
+
+# The build's folders of programs that tests run, some of them as users other than root:
+# usherctl under runuser and setpriv, tests/helpers/* as a unit's User=.
+_PROGRAM_DIRS = ("supervisor", os.path.join("tests", "helpers"), "bench")
+_PROGRAMS_PREFIX = "usherd-e2e-programs."
+_programs_copy = None
+
+
+def reachable_by_everyone(path):
+    """True when every directory from / down to path lets any user through (o+x)."""
+    path = os.path.realpath(path)
+    while True:
+        try:
+            if not os.stat(path).st_mode & stat.S_IXOTH:
+                return False
+        except OSError:
+            return False
+        if path == "/":
+            return True
+        path = os.path.dirname(path)
+
+
+def build_dir():
+    """Where the tests take usherd, usherctl and the helper programs from.
+
+    The CMake build directory, unless a user other than root cannot reach it: a root user's
+    clone lands in /root (mode 0700), and there an instance with User=usherdtest, or usherctl
+    run as nobody, fails to exec with EACCES. Then the programs are copied, once per script,
+    into a directory of their own (see _copy_programs) and the tests see that as the build
+    directory, so no test depends on the modes of the directories above the checkout.
+    """
+    real = cmake_build_dir()
+    if reachable_by_everyone(real):
+        return real
+    global _programs_copy
+    if _programs_copy is None:
+        _programs_copy = _copy_programs(real)
+    return _programs_copy
+
+
+def _copy_programs(real):
+    """Copies the executables of _PROGRAM_DIRS into /var/tmp/usherd-e2e-programs.PID.XXXX
+    (root's, every directory 0755, removed when the script exits); returns its path.
+
+    A hard link when the build is on the same file system and its file is already readable
+    and executable by all (free, and the same inode: what was built is what runs), else a
+    copy with mode 0755. A copy left by a script that was killed (the watchdog's _exit, a
+    CTest timeout) is removed by the next one, by the pid in its name.
+    """
+    base = "/var/tmp"
+    for name in os.listdir(base):
+        if name.startswith(_PROGRAMS_PREFIX):
+            pid = name[len(_PROGRAMS_PREFIX):].split(".")[0]
+            if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+                shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+    copy = tempfile.mkdtemp(prefix=f"{_PROGRAMS_PREFIX}{os.getpid()}.", dir=base)
+    atexit.register(shutil.rmtree, copy, ignore_errors=True)
+    os.chmod(copy, 0o755)
+    everyone_rx = stat.S_IROTH | stat.S_IXOTH
+    for sub in _PROGRAM_DIRS:
+        source = os.path.join(real, sub)
+        if not os.path.isdir(source):
+            continue
+        target = copy
+        for part in sub.split(os.sep):
+            target = os.path.join(target, part)
+            os.makedirs(target, exist_ok=True)
+            os.chmod(target, 0o755)
+        for name in os.listdir(source):
+            path = os.path.join(source, name)
+            st = os.stat(path)
+            if not stat.S_ISREG(st.st_mode) or not st.st_mode & stat.S_IXUSR:
+                continue
+            destination = os.path.join(target, name)
+            if st.st_mode & everyone_rx == everyone_rx:
+                try:
+                    os.link(path, destination)
+                    continue
+                except OSError:
+                    pass  # another file system: copy
+            shutil.copyfile(path, destination)
+            os.chmod(destination, 0o755)
+    return copy
 
 
 def source_dir():

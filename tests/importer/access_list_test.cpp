@@ -1,6 +1,6 @@
 // xinetd's address forms (addr.c) as networks, and the cut that turns only_from minus
 // no_access into an IPAddressAllow= list.
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include "importer/access_list.h"
 #include "test_system.h"

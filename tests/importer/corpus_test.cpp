@@ -19,7 +19,7 @@
 #include <map>
 #include <sstream>
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 namespace fs = std::filesystem;
 

@@ -9,7 +9,7 @@
 #include <fstream>
 #include <set>
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include "importer/importer.h"
 #include "test_system.h"

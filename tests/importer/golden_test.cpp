@@ -17,7 +17,7 @@
 #include <fstream>
 #include <sstream>
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include "importer/importer.h"
 #include "test_system.h"

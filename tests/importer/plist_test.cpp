@@ -1,5 +1,5 @@
 // Property lists: values with their lines, and refusal of what is not a plain XML plist.
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include "importer/plist.h"
 

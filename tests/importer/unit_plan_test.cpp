@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include "importer/importer.h"
 #include "importer/sshd_readiness.h"

@@ -1,7 +1,7 @@
 // Tests for policy/address: IpAddress, Cidr, the IPAddressAllow= words, NetBlockSize.
 #include "policy/address.h"
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include <string>
 #include <unordered_set>

@@ -2,7 +2,7 @@
 // sources with reserved slots, the instance lifecycle with penalties, and reconfiguration.
 #include "policy/admission.h"
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include <string>
 #include <vector>

@@ -1,7 +1,7 @@
 // Tests for policy/drop_reason: the stable log words.
 #include "policy/drop_reason.h"
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include <string>
 

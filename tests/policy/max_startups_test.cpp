@@ -1,7 +1,7 @@
 // Tests for policy/max_startups: OpenSSH's MaxStartups syntax, validation and drop curve.
 #include "policy/max_startups.h"
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include <string>
 

@@ -1,7 +1,7 @@
 // Tests for policy/openssh_time: OpenSSH's convtime() format.
 #include "policy/openssh_time.h"
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include <string>
 

@@ -1,7 +1,7 @@
 // Tests for policy/penalties: the PerSourcePenalties= syntax and defaults.
 #include "policy/penalties.h"
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include <string>
 

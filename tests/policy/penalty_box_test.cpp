@@ -2,7 +2,7 @@
 // moved forward by hand.
 #include "policy/penalty_box.h"
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 using namespace std::chrono_literals;
 using usherd::policy::Cidr;

@@ -1,7 +1,7 @@
 // RandomSource implementations for the policy tests: a seeded generator and a script.
 #pragma once
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include <cstdint>
 #include <deque>

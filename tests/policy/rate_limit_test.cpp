@@ -1,7 +1,7 @@
 // Tests for policy/rate_limit: systemd's fixed-window TriggerLimit counting.
 #include "policy/rate_limit.h"
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 using namespace std::chrono_literals;
 using usherd::policy::RateLimit;

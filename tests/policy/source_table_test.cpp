@@ -1,7 +1,7 @@
 // Tests for policy/source_table: counts per source that vanish at zero.
 #include "policy/source_table.h"
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 using usherd::policy::IpAddress;
 using usherd::policy::SourceTable;

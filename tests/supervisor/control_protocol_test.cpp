@@ -1,6 +1,6 @@
 #include "supervisor/control_protocol.h"
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 using usherd::supervisor::ControlCommand;
 using usherd::supervisor::parse_control_answer;

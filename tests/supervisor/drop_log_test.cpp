@@ -2,7 +2,7 @@
 
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include <sstream>
 

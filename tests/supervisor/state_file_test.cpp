@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <fstream>
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 using usherd::supervisor::StateEntry;
 using usherd::supervisor::StateFile;

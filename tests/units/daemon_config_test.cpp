@@ -1,7 +1,7 @@
 // usherd.conf: defaults, every key, and errors for bad values.
 #include "units/daemon_config.h"
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 using namespace usherd::units;
 using namespace std::chrono_literals;

@@ -1,7 +1,7 @@
 // Environment lists and EnvironmentFile= syntax.
 #include "units/environment.h"
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 using namespace usherd::units;
 using Strings = std::vector<std::string>;

@@ -1,7 +1,7 @@
 // ExecStart= parsing (prefixes, quoting, ';') and $VAR expansion.
 #include "units/exec_command.h"
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 using namespace usherd::units;
 using Strings = std::vector<std::string>;

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 using namespace usherd::units;
 using Strings = std::vector<std::string>;

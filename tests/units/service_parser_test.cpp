@@ -4,7 +4,7 @@
 #include <csignal>
 #include <map>
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include "units/unit_parser.h"
 

@@ -1,7 +1,7 @@
 // [Socket] keys, X- extensions and the checks that refuse a socket unit.
 #include <sys/stat.h>
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include "units/listen_address.h"
 #include "units/unit_parser.h"

@@ -1,7 +1,7 @@
 // Unit names and specifier expansion.
 #include "units/specifiers.h"
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 #include "units/unit_name.h"
 

@@ -1,7 +1,7 @@
 // The line syntax: sections, assignments, comments, continuations.
 #include "units/unit_file.h"
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 using namespace usherd::units;
 

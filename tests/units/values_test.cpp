@@ -3,7 +3,7 @@
 
 #include <csignal>
 
-#include <catch2/catch.hpp>
+#include "tests/catch.h"
 
 using namespace usherd::units;
 using namespace std::chrono_literals;
