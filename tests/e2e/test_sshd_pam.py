@@ -3,7 +3,9 @@
 `usherctl notify --ready --socket PATH` only after authentication and account checks
 succeeded. Its parent is the `sshd -i` instance, whose pid usherctl puts in the
 credentials, as systemd-notify does. The PAM service is chosen through sshd's argv[0]
-(ExecStart=@/usr/sbin/sshd usherd-sshd-test ...), so /etc/pam.d/sshd stays untouched.
+(ExecStart=@/usr/sbin/sshd usherd-sshd-test ...) up to OpenSSH 9.x, and with PAMServiceName
+from OpenSSH 10 on (which no longer reads it from argv[0]), so /etc/pam.d/sshd stays
+untouched.
 An unauthenticated client stays a startup; a login ends its startup with ready_via=notify.
 """
 # ctest-resource-lock: usherdtest;run-sshd;pam-usherd-sshd-test
@@ -28,6 +30,13 @@ def test_pam_session_notify_ends_the_startup_of_an_authenticated_login():
             config = f.read().replace("UsePAM no", "UsePAM yes")
         harness.write_file(setup.config, config)
         check_sshd_config(setup)
+        knows_pam_service_name = subprocess.run(
+            [SSHD, "-t", "-f", setup.config, "-o", f"PAMServiceName={PAM_SERVICE}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False).returncode == 0
+        if knows_pam_service_name:
+            # The first occurrence of a keyword wins in sshd_config.
+            harness.write_file(setup.config, f"PAMServiceName {PAM_SERVICE}\n" + config)
+            check_sshd_config(setup)
         service = setup.units["ssh@.service"]
         service = service.replace(f"ExecStart=-{SSHD} -i", f"ExecStart=-@{SSHD} {PAM_SERVICE} -i")
         service = service.replace("[Service]\n", "[Service]\nType=notify\n")
