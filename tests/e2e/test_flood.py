@@ -154,7 +154,11 @@ def test_an_rst_storm_costs_nothing_that_stays():
 def test_slowloris_holds_only_its_share_until_the_startup_timeout():
     harness.require_binaries(loadkit.SLOW_AUTH)
     held_count = 40
-    units = loadkit.slow_auth_units(delay_ms=50, socket_extra="X-StartupTimeoutSec=2\n")
+    # Long enough for the 20 logins below to finish first, under sanitizers too (each
+    # process runs several times slower there).
+    timeout_s = 10 if harness.sanitized() else 2
+    units = loadkit.slow_auth_units(delay_ms=50,
+                                    socket_extra=f"X-StartupTimeoutSec={timeout_s}\n")
     with harness.Usherd(units, config=CONFIG) as usherd:
         port = usherd.port("login.socket")
         loadkit.quiescent(usherd, ["login.socket"])

@@ -16,8 +16,10 @@ service manager and journald can show:
 - `journalctl -o json` carries INSTANCE=, SOCKET= and REMOTE_ADDR= on usherd's records of
   that connection;
 - `systemctl stop` stops it.
-The shipped unit names --config /etc/usherd/usherd.conf, and usherd refuses to start when
-that file is missing (issue #25), so the test writes one; it removes what it installed.
+- journald names every structured record SYSLOG_IDENTIFIER=usherd, whatever the process
+  title says.
+The unit starts as shipped on a host without /etc/usherd/usherd.conf (built-in defaults). The
+test removes what it installed.
 
 Standard library only; run with Debian's /usr/bin/python3.
 """
@@ -36,7 +38,6 @@ from harness import check, check_eq  # noqa: E402
 
 CHECKOUT = os.environ.get("USHERD_SYSTEMD_CHECKOUT", "/root/usherd")
 UNIT = "usherd.service"
-CONFIG = "[Policy]\nMaxStartups=10:30:100\n"  # issue #25: the shipped unit needs the file
 INSTALLED = ["/usr/local/sbin/usherd", "/etc/systemd/system/usherd.service", "/etc/usherd"]
 
 
@@ -136,7 +137,6 @@ def install():
         {CHECKOUT}/scripts/run-examples.sh --prepare-only >/dev/null
         systemctl daemon-reload
     """)
-    inside("/bin/sh", "-c", "cat > /etc/usherd/usherd.conf", input_text=CONFIG)
 
 
 def uninstall():
@@ -184,6 +184,8 @@ def test_usherd_runs_as_a_notify_service_and_journald_gets_its_fields():
         record = journal.wait(about_git_connection, 30, "a record of the git connection")
         check_eq(record.get("REMOTE_ADDR"), "127.0.0.1", f"REMOTE_ADDR= of {record}")
         check(record["INSTANCE"].endswith(".service"), f"INSTANCE= names the instance: {record}")
+        check_eq(record.get("SYSLOG_IDENTIFIER"), "usherd",
+                 "SYSLOG_IDENTIFIER= of a record logged with an instance alive")
         print(f"journal: INSTANCE={record['INSTANCE']} SOCKET={record['SOCKET']} "
               f"REMOTE_ADDR={record['REMOTE_ADDR']} "
               f"SYSLOG_IDENTIFIER={record.get('SYSLOG_IDENTIFIER')!r} "
