@@ -284,7 +284,7 @@ TEST_CASE("a User= or Group= that names no valid user refuses the service, never
   }));
   auto p = parse("a@.service", "[Service]\nExecStart=/bin/true\n" + key + "=" + value + "\n");
   CHECK_FALSE(p.service);
-  CHECK_THAT(p.messages(), Catch::Contains("Invalid user/group name or numeric ID in " + key +
-                                           "=") &&
-                               Catch::Contains("Refusing."));
+  CHECK(p.messages().find("Invalid user/group name or numeric ID in " + key + "=") !=
+        std::string::npos);
+  CHECK(p.messages().find("Refusing.") != std::string::npos);
 }
