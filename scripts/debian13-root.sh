@@ -162,9 +162,12 @@ release_root_at() { local saved="$root"; root="$1"; release_root || true; root="
 
 # The checkout as git sees it (tracked and untracked files, minus what .gitignore ignores),
 # copied into the root; the copy's own build directories stay, so rebuilds are incremental.
+# Files are compared by content and a changed one gets the time of the copy, not its own:
+# a source edited before the root's last build would otherwise look older than its object
+# and the build would link stale objects.
 sync_checkout() {
   mkdir -p "$root$checkout_in_root"
-  rsync -a --delete --exclude=/.git --filter=':- .gitignore' --exclude="/build/" \
+  rsync -rlpgoD --checksum --delete --exclude=/.git --filter=':- .gitignore' --exclude="/build/" \
     --exclude="/build-*/" "$here/" "$root$checkout_in_root/"
 }
 
