@@ -10,6 +10,7 @@
 //     and there are no more pairs than lines.
 // Any crash, sanitizer report or broken claim is a bug.
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -92,10 +93,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   int passed = size > 0 ? data[0] % 4 : 0;
   int free_before = lowest_free_fd();
 
+  std::size_t handed_before = closer().received();
   send_datagram(pair.sender, datagram, passed);
   auto received = receive_notification(pair.receiver, closer());
   claim(received.has_value() && received->has_value());
   const Notification& note = **received;
+  // Every passed descriptor went to the closer, which closes them on its own thread: once it
+  // has nothing pending, none is left open.
+  claim(closer().received() == handed_before + static_cast<std::size_t>(passed));
+  for (int spins = 0; closer().pending() != 0; ++spins) {
+    claim(spins < 10'000'000);
+    sched_yield();
+  }
   claim(lowest_free_fd() == free_before);
 
   claim(note.sender.has_value());
