@@ -615,9 +615,7 @@ void Daemon::adopt_from_state_file() {
 bool Daemon::stop_instance(const std::string& name) {
   for (auto& [key, inst] : instances_) {
     if (inst->name != name) continue;
-    int signal = inst->plan ? inst->plan->unit.kill_signal : SIGTERM;
-    units::Duration after = inst->plan ? inst->plan->unit.timeout_stop : std::chrono::seconds(90);
-    stop(*inst, signal, to_timer_duration(after));
+    stop_as_unit_says(*inst);
     return true;
   }
   return false;

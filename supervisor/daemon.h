@@ -282,6 +282,10 @@ class Daemon {
   void arm_startup_timeout(Instance& instance, Clock::duration timeout);
   /// STOPPING=1 from a ready instance: TimeoutStopSec= from now, then KillSignal=.
   void arm_stop_timeout(Instance& instance);
+  /// The instance's TimeoutStopSec= (90 s without a plan).
+  static units::Duration timeout_stop_of(const Instance& instance);
+  /// Stops the instance as its unit says: KillSignal=, then SIGKILL after TimeoutStopSec=.
+  void stop_as_unit_says(Instance& instance);
   /// Signals the instance (unless signalled: it has been, by its group) and SIGCONT, and
   /// sends SIGKILL after escalate_after.
   void stop(Instance& instance, int signal, Clock::duration escalate_after, bool signalled = false);

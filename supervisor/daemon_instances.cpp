@@ -437,18 +437,22 @@ void Daemon::arm_startup_timeout(Instance& instance, Clock::duration timeout) {
     inst.timed_out = true;
     spdlog::warn("timeout instance={} socket={} peer={} startup not finished after {:.1f}s",
                  inst.name, inst.socket, inst.peer, seconds_between(inst.started, Clock::now()));
-    int signal = inst.plan ? inst.plan->unit.kill_signal : SIGTERM;
-    units::Duration stop_after =
-        inst.plan ? inst.plan->unit.timeout_stop : std::chrono::seconds(90);
-    stop(inst, signal, to_timer_duration(stop_after));
+    stop_as_unit_says(inst);
   });
 }
 
+units::Duration Daemon::timeout_stop_of(const Instance& instance) {
+  return instance.plan ? instance.plan->unit.timeout_stop : std::chrono::seconds(90);
+}
+
+void Daemon::stop_as_unit_says(Instance& instance) {
+  int signal = instance.plan ? instance.plan->unit.kill_signal : SIGTERM;
+  stop(instance, signal, to_timer_duration(timeout_stop_of(instance)));
+}
+
 void Daemon::arm_stop_timeout(Instance& instance) {
-  units::Duration stop_after =
-      instance.plan ? instance.plan->unit.timeout_stop : std::chrono::seconds(90);
   if (!instance.timer) instance.timer = std::make_unique<asio::steady_timer>(io_);
-  instance.timer->expires_after(to_timer_duration(stop_after));
+  instance.timer->expires_after(to_timer_duration(timeout_stop_of(instance)));
   std::uint64_t key = instance.key;
   instance.timer->async_wait([this, key](const boost::system::error_code& ec) {
     if (ec) return;
@@ -457,9 +461,7 @@ void Daemon::arm_stop_timeout(Instance& instance) {
     Instance& inst = *it->second;
     spdlog::warn("timeout instance={} socket={} still stopping {:.1f}s after STOPPING=1",
                  inst.name, inst.socket, seconds_between(inst.started, Clock::now()));
-    int signal = inst.plan ? inst.plan->unit.kill_signal : SIGTERM;
-    units::Duration again = inst.plan ? inst.plan->unit.timeout_stop : std::chrono::seconds(90);
-    stop(inst, signal, to_timer_duration(again));
+    stop_as_unit_says(inst);
   });
 }
 
