@@ -37,13 +37,14 @@ struct Notification {
   /// system. 0 when unknown. Unlike sender->pid, it cannot name a later process that was given
   /// the same pid after the sender was reaped.
   std::uint64_t sender_pidfd_inode = 0;
-  std::string payload;          ///< at most kNotifyPayloadMax bytes
-  bool truncated = false;       ///< the datagram was longer than kNotifyPayloadMax
+  std::string payload;     ///< at most kNotifyPayloadMax bytes
+  bool truncated = false;  ///< the datagram was longer than kNotifyPayloadMax
 };
 
 /// Creates the notify socket at path ("@name" = abstract): a stale socket there is removed,
-/// the node gets mode 0666, SO_PASSCRED is on, SO_PASSPIDFD too where the kernel has it, fd passing is refused where the kernel can
-/// (refuse_passed_fds), the receive buffer is enlarged; CLOEXEC and NONBLOCK.
+/// the node gets mode 0666, SO_PASSCRED is on, SO_PASSPIDFD too where the kernel has it, fd passing
+/// is refused where the kernel can (refuse_passed_fds), the receive buffer is enlarged; CLOEXEC and
+/// NONBLOCK.
 Result<UniqueFd> open_notify_socket(const std::string& path);
 
 /// Receives one datagram; nullopt when none is waiting (EAGAIN). Descriptors attached to it

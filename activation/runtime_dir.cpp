@@ -126,8 +126,7 @@ Result<UniqueFd> open_private_directory(const std::string& path) {
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return fail(path + " is writable by group or others (mode " + mode +
-                    "); refusing to trust it",
+    return fail(path + " is writable by group or others (mode " + mode + "); refusing to trust it",
                 EPERM);
   }
   return dir;

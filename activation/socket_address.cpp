@@ -86,8 +86,8 @@ std::string SocketAddress::to_string() const {
       // The client chose these bytes (its own bind()): escaped, spaces too, so the address
       // is one printable token in a log line, a key=value field and usherctl's table.
       if (un->sun_path[0] == '\0')
-        return "@" + escape_untrusted(std::string_view(un->sun_path + 1, path_len - 1),
-                                      kMaxShown, true);
+        return "@" +
+               escape_untrusted(std::string_view(un->sun_path + 1, path_len - 1), kMaxShown, true);
       return escape_untrusted(std::string_view(un->sun_path, strnlen(un->sun_path, path_len)),
                               kMaxShown, true);
     }

@@ -309,9 +309,9 @@ struct Launcher::Slot {
   ChildStack stack;
   alignas(8) pid_t word = 0;  ///< the child's tid until it execs or exits, then 0
   pid_t pid = 0;
-  SpareChild spare;  ///< what a spare cloned on this slot reads
-  UniqueFd pidfd;    ///< a spare's pidfd, until it is launched (then the caller's)
-  std::uint64_t group = 0;                     ///< the caller's tag, from launch()
+  SpareChild spare;         ///< what a spare cloned on this slot reads
+  UniqueFd pidfd;           ///< a spare's pidfd, until it is launched (then the caller's)
+  std::uint64_t group = 0;  ///< the caller's tag, from launch()
   std::chrono::steady_clock::time_point launched{};  ///< when launch() started it
 
   bool busy() const { return __atomic_load_n(&word, __ATOMIC_ACQUIRE) != 0; }

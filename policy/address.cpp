@@ -117,8 +117,9 @@ ParseResult<Cidr> Cidr::parse(std::string_view text) {
   const auto length_text = text.substr(slash + 1);
   const auto length = parse_decimal(length_text, address->bit_length());
   if (!length) {
-    return parse_error("invalid prefix length " + in_quotes(length_text) + " in " + in_quotes(text) +
-                       " (at most " + std::to_string(address->bit_length()) + ")");
+    return parse_error("invalid prefix length " + in_quotes(length_text) + " in " +
+                       in_quotes(text) + " (at most " + std::to_string(address->bit_length()) +
+                       ")");
   }
   return Cidr(*address, static_cast<unsigned>(*length));
 }

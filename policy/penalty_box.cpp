@@ -45,8 +45,8 @@ PenaltyRecord PenaltyBox::penalise(const IpAddress& peer, PenaltyKind kind, Time
     // permissive: the new block goes in, and the family's soonest-expiring entries make room
     // for it (srclimit_early_expire_penalties); it may be the soonest itself.
     bool kept = true;
-    for (auto e = by_expiry_.begin(); count_for(block.family()) > max_sources &&
-                                      e != by_expiry_.end();) {
+    for (auto e = by_expiry_.begin();
+         count_for(block.family()) > max_sources && e != by_expiry_.end();) {
       if (e->second.family() != block.family()) {
         ++e;
         continue;

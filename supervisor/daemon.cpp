@@ -89,8 +89,9 @@ std::shared_ptr<ServicePlan> Daemon::make_plan(const units::ServiceUnit& unit, s
     // meaning for a connection and is refused.
     if (unit.user != resolved->unit.user || unit.group != resolved->unit.group ||
         unit.supplementary_groups != resolved->unit.supplementary_groups) {
-      error = "User=, Group= or SupplementaryGroups= names the connection (an instance "
-              "specifier): credentials are resolved once per template, not per connection";
+      error =
+          "User=, Group= or SupplementaryGroups= names the connection (an instance "
+          "specifier): credentials are resolved once per template, not per connection";
       return nullptr;
     }
     base.credentials = resolved->user_credentials;
@@ -589,9 +590,10 @@ void Daemon::adopt_from_state_file() {
         // as unknown instead (counted, and said once). The notify socket, bound again at the
         // same path, survives: a Type=notify instance keeps its deadline.
         ++startups_unknown_;
-        spdlog::warn("adopt instance={} pid={}: its X-ReadyLog= capture did not survive the "
-                     "restart; startup ended as unknown",
-                     ref.name, ref.pid);
+        spdlog::warn(
+            "adopt instance={} pid={}: its X-ReadyLog= capture did not survive the "
+            "restart; startup ended as unknown",
+            ref.name, ref.pid);
         mark_ready(ref, "unknown", now);
       } else {
         auto timeout = socket->unit.startup_timeout.value_or(daemon_config_.startup_timeout);

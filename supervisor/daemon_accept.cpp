@@ -285,8 +285,7 @@ void Daemon::handle_connection(SocketState& socket, activation::Accepted&& conn,
     std::string error;
     auto specific = make_plan(unit, error, &plan);
     if (!specific) {
-      spawn_failed(socket.unit.name, name, peer_text, decision.instance, Error{EINVAL, error},
-                   now);
+      spawn_failed(socket.unit.name, name, peer_text, decision.instance, Error{EINVAL, error}, now);
       return;
     }
     spawn = specific->base;

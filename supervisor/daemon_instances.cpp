@@ -8,9 +8,9 @@
 // a match, because sshd -e copies attacker-chosen bytes (CR/LF included) into the middle of
 // its records.
 #include <poll.h>
-#include <time.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -241,8 +241,7 @@ Instance& Daemon::track_instance(const std::string& socket, std::shared_ptr<Serv
     SocketState* state = find_socket(socket);
     auto timeout = state && state->unit.startup_timeout ? *state->unit.startup_timeout
                                                         : daemon_config_.startup_timeout;
-    if (timeout.count() > 0)
-      arm_startup_timeout(ref, to_timer_duration(timeout));
+    if (timeout.count() > 0) arm_startup_timeout(ref, to_timer_duration(timeout));
   }
   // After mark_ready: an instance ready at exec is recorded ready in its one line.
   persist(ref, StateFile::Event::spawned);
@@ -259,7 +258,8 @@ StateEntryView Daemon::state_view(const Instance& instance) {
                               .count();
   // Where the instance started on CLOCK_BOOTTIME: an age that no change of the wall clock
   // (and no suspend) makes wrong when a later usherd adopts it.
-  auto since = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - instance.started);
+  auto since =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - instance.started);
   entry.started_boot_ms = boottime_ms() - since.count();
   entry.ready = instance.state != Instance::State::starting;
   entry.socket = instance.socket;
@@ -270,15 +270,9 @@ StateEntryView Daemon::state_view(const Instance& instance) {
 
 StateEntry Daemon::state_entry(const Instance& instance) {
   StateEntryView v = state_view(instance);
-  return StateEntry{v.pid,
-                    v.pidfd_inode,
-                    v.start_time,
-                    v.started_unix_ms,
-                    v.started_boot_ms,
-                    v.ready,
-                    std::string(v.socket),
-                    std::string(v.name),
-                    std::string(v.peer)};
+  return StateEntry{
+      v.pid,   v.pidfd_inode,         v.start_time,        v.started_unix_ms,  v.started_boot_ms,
+      v.ready, std::string(v.socket), std::string(v.name), std::string(v.peer)};
 }
 
 void Daemon::persist(Instance& instance, StateFile::Event event) {
@@ -373,8 +367,8 @@ void Daemon::on_output(Instance& instance) {
   // Drain what is queued now (bounded), then wait again; EOF means every writer closed.
   char buf[kMaxRecord];
   for (int i = 0; i < 64; ++i) {
-    auto n = activation::receive_record(instance.output->native_handle(), buf, sizeof buf,
-                                        fd_closer_);
+    auto n =
+        activation::receive_record(instance.output->native_handle(), buf, sizeof buf, fd_closer_);
     if (!n) {
       if (n.error().code == EAGAIN || n.error().code == EWOULDBLOCK) break;
       instance.output.reset();
@@ -393,9 +387,10 @@ void Daemon::on_output(Instance& instance) {
       record.remove_suffix(1);
     SocketState* socket = find_socket(instance.socket);
     if (socket == nullptr || socket->output_log.allow(Clock::now(), instance.socket))
-      log_structured(spdlog::level::info,
-                     fmt::format("output instance={} {}", instance.name, quote_untrusted(record, 1024)),
-                     instance.name, instance.socket, instance.remote_ip);
+      log_structured(
+          spdlog::level::info,
+          fmt::format("output instance={} {}", instance.name, quote_untrusted(record, 1024)),
+          instance.name, instance.socket, instance.remote_ip);
   }
   watch_output(instance);
 }
@@ -459,8 +454,8 @@ void Daemon::arm_stop_timeout(Instance& instance) {
     auto it = instances_.find(key);
     if (it == instances_.end()) return;
     Instance& inst = *it->second;
-    spdlog::warn("timeout instance={} socket={} still stopping {:.1f}s after STOPPING=1",
-                 inst.name, inst.socket, seconds_between(inst.started, Clock::now()));
+    spdlog::warn("timeout instance={} socket={} still stopping {:.1f}s after STOPPING=1", inst.name,
+                 inst.socket, seconds_between(inst.started, Clock::now()));
     stop_as_unit_says(inst);
   });
 }
@@ -687,8 +682,8 @@ void Daemon::on_notification() {
         }
       } else if (key == "STATUS") {
         if (!instance->status_log)
-          instance->status_log = std::make_unique<DropLog>(kStatusBurst, kStatusWindow,
-                                                           "status lines suppressed");
+          instance->status_log =
+              std::make_unique<DropLog>(kStatusBurst, kStatusWindow, "status lines suppressed");
         if (instance->status_log->allow(Clock::now(), instance->socket))
           spdlog::info("status instance={} {}", instance->name, quote_untrusted(value));
       }

@@ -254,8 +254,9 @@ std::string Daemon::metrics_text(Clock::time_point now) const {
         .render(out, "usherd_startup_duration_seconds",
                 fmt::format("socket=\"{}\"", escape_label(s->unit.name)));
   }
-  out += "# HELP usherd_startups_unknown_total Adopted instances whose readiness channel was lost "
-         "in a restart: startup ended as unknown.\n";
+  out +=
+      "# HELP usherd_startups_unknown_total Adopted instances whose readiness channel was lost "
+      "in a restart: startup ended as unknown.\n";
   out += "# TYPE usherd_startups_unknown_total counter\n";
   out += fmt::format("usherd_startups_unknown_total {}\n", startups_unknown_);
   out += "# HELP usherd_startup_timeouts_total Instances stopped by the startup timeout.\n";

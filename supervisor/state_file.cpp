@@ -103,8 +103,7 @@ bool decode_state_line(const std::string& line, char& op, StateEntry& e) {
   return true;
 }
 
-Result<std::vector<StateEntry>> StateFile::read(const std::string& path,
-                                                std::string_view boot_id) {
+Result<std::vector<StateEntry>> StateFile::read(const std::string& path, std::string_view boot_id) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
   if (!fd) {
     if (errno == ENOENT) return std::vector<StateEntry>();
@@ -113,8 +112,9 @@ Result<std::vector<StateEntry>> StateFile::read(const std::string& path,
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return fail_errno("fstat " + path);
   if (!S_ISREG(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)))
-    return fail(path + " is not a regular file of usherd's own, writable by it alone; "
-                       "nothing in it is trusted",
+    return fail(path +
+                    " is not a regular file of usherd's own, writable by it alone; "
+                    "nothing in it is trusted",
                 EPERM);
   std::string text;
   char chunk[65536];
@@ -170,8 +170,8 @@ Result<void> StateFile::open(const std::string& path, const std::vector<StateEnt
   // is created, never opened through a name someone else prepared.
   if (::unlinkat(dir.get(), tmp.c_str(), 0) != 0 && errno != ENOENT)
     return fail_errno("unlink " + path + ".new");
-  UniqueFd fd(::openat(dir.get(), tmp.c_str(),
-                       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  UniqueFd fd(
+      ::openat(dir.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!fd) return fail_errno("create " + path + ".new");
   std::string data = std::string(kHeader) + boot_id_ + "\n";
   for (const auto& e : entries) append_state_line(data, '+', e.view());

@@ -62,8 +62,8 @@ struct StateEntry {
   std::string peer;
 
   StateEntryView view() const {
-    return {pid, pidfd_inode, start_time, started_unix_ms, started_boot_ms, ready, socket, name,
-            peer};
+    return {pid,    pidfd_inode, start_time, started_unix_ms, started_boot_ms, ready,
+            socket, name,        peer};
   }
 };
 

@@ -3,9 +3,9 @@
 // from xinetd or launchd configurations (`usherctl import`).
 // Exit codes: 0 ok, 1 refused or failed (import: something could not be imported; what was
 // importable is still written or printed), 2 usage.
-#include <algorithm>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -15,8 +15,8 @@
 #include <boost/json/serialize.hpp>
 
 #include "activation/notify.h"
-#include "importer/importer.h"
 #include "base/escape.h"
+#include "importer/importer.h"
 #include "supervisor/control_client.h"
 
 namespace {
@@ -49,7 +49,8 @@ void print_list(const boost::json::value& v) {
       // A peer's address is escaped by the daemon already; anything that still is not one
       // printable token is escaped here, so no daemon can drive the terminal or split a row.
       std::string_view text(x.as_string());
-      bool token = std::all_of(text.begin(), text.end(), [](char c) { return c > ' ' && c < 0x7f; });
+      bool token =
+          std::all_of(text.begin(), text.end(), [](char c) { return c > ' ' && c < 0x7f; });
       return token ? std::string(text) : escape_untrusted(text, 256, true);
     };
     std::cout << fmt::format("{:<58} {:>7} {:<22} {:<9} {:>7.1f}s {}\n", str("id"),
@@ -85,9 +86,9 @@ int run_import(const std::string& kind, const std::vector<std::string>& files,
   }
   // Errors about a file rather than a service (unreadable, a stray line) fail the import
   // too; the summary counts them, so it never says "0 not importable" beside exit status 1.
-  unsigned file_errors = static_cast<unsigned>(
-      std::count_if(report.findings.begin(), report.findings.end(),
-                    [](const importer::Finding& f) { return f.severity == importer::Severity::error; }));
+  unsigned file_errors = static_cast<unsigned>(std::count_if(
+      report.findings.begin(), report.findings.end(),
+      [](const importer::Finding& f) { return f.severity == importer::Severity::error; }));
   if (file_errors > 0)
     std::fprintf(stderr,
                  "usherctl import: %u imported, %u disabled (skipped), %u not importable, "

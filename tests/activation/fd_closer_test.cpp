@@ -119,8 +119,7 @@ TEST_CASE("a received socket whose close lingers is closed on the closer's threa
   wait_closed(closer);
 }
 
-TEST_CASE("a record with a descriptor attached hands it to the closer",
-          "[activation][fd_closer]") {
+TEST_CASE("a record with a descriptor attached hands it to the closer", "[activation][fd_closer]") {
   auto [daemon_end, instance_end] = pair_of(SOCK_SEQPACKET);
   LingeringSocket s = lingering_socket();
   REQUIRE(send_with_fd(instance_end.get(), "Accepted publickey", s.client.get()) == 0);
@@ -138,9 +137,10 @@ TEST_CASE("a record with a descriptor attached hands it to the closer",
   CHECK(none.error().code == EAGAIN);
 }
 
-TEST_CASE("where the kernel has SO_PASSRIGHTS, a refusing socket makes the sender's "
-          "sendmsg fail",
-          "[activation][fd_closer]") {
+TEST_CASE(
+    "where the kernel has SO_PASSRIGHTS, a refusing socket makes the sender's "
+    "sendmsg fail",
+    "[activation][fd_closer]") {
   auto [daemon_end, instance_end] = pair_of(SOCK_SEQPACKET);
   if (!refuse_passed_fds(daemon_end.get())) {
     WARN("this kernel has no SO_PASSRIGHTS (Linux 6.16+): descriptors go to the closer");

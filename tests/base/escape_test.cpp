@@ -6,8 +6,7 @@
 
 using namespace usherd;
 
-TEST_CASE("escaping keeps printable ASCII and spells every other byte out",
-          "[base][escape]") {
+TEST_CASE("escaping keeps printable ASCII and spells every other byte out", "[base][escape]") {
   using Row = std::pair<std::string, std::string>;
   auto [input, expected] = GENERATE(table<std::string, std::string>({
       Row{"plain text 1.2.3", "plain text 1.2.3"},

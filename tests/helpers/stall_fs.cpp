@@ -48,8 +48,11 @@ int main(int argc, char** argv) {
   ops.getattr = stall_getattr;
   ops.init = stall_init;
   // -f: foreground; allow_other: processes of any user (a service's User=) reach it.
-  char* args[] = {argv[0], const_cast<char*>("-f"), const_cast<char*>("-o"),
-                  const_cast<char*>("allow_other,attr_timeout=0,entry_timeout=0"), argv[1],
+  char* args[] = {argv[0],
+                  const_cast<char*>("-f"),
+                  const_cast<char*>("-o"),
+                  const_cast<char*>("allow_other,attr_timeout=0,entry_timeout=0"),
+                  argv[1],
                   nullptr};
   return fuse_main(5, args, &ops, nullptr);
 }
