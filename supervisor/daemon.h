@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -259,7 +260,8 @@ class Daemon {
                            std::string remote_ip, std::optional<policy::InstanceId> admission,
                            Clock::time_point accepted_at, UniqueFd output);
   void prepare_runtime_directories(const ServicePlan& plan, const std::string& name);
-  void launch_connection(PendingSpawn&& pending, activation::SpawnPlan&& spawn);
+  void launch_connection(PendingSpawn&& pending, activation::SpawnPlan&& spawn,
+                         std::uint64_t launch_group);
   void finish_launches();
   /// Clones the launcher's next spare child once the ready handlers have run.
   void refill_spare();
@@ -279,6 +281,10 @@ class Daemon {
   void on_output(Instance& instance);
   void on_exit(std::uint64_t key);
   void mark_ready(Instance& instance, const char* via, Clock::time_point now);
+  /// Arms the instance's one timer: on_expiry runs after `after` if the instance still
+  /// exists then.
+  void arm_instance_timer(Instance& instance, Clock::duration after,
+                          std::function<void(Instance&)> on_expiry);
   void arm_startup_timeout(Instance& instance, Clock::duration timeout);
   /// STOPPING=1 from a ready instance: TimeoutStopSec= from now, then KillSignal=.
   void arm_stop_timeout(Instance& instance);

@@ -344,7 +344,7 @@ void Daemon::handle_connection(SocketState& socket, activation::Accepted&& conn,
   pending.accepted_at = now;
   pending.output = std::move(capture_daemon_end);
   prepare_runtime_directories(plan, pending.name);
-  launch_connection(std::move(pending), std::move(spawn));
+  launch_connection(std::move(pending), std::move(spawn), socket.launch_group);
   // usherd's copies of the connection and of the capture's child end close here: the child
   // has its own (its fd table was copied at the clone).
 }

@@ -97,15 +97,14 @@ Instance* Daemon::spawn_instance(SocketState& socket, ServicePlan& plan,
   return &ref;
 }
 
-void Daemon::launch_connection(PendingSpawn&& pending, activation::SpawnPlan&& spawn) {
+void Daemon::launch_connection(PendingSpawn&& pending, activation::SpawnPlan&& spawn,
+                               std::uint64_t launch_group) {
   // launch() returns once the child exists; it prepares and execs on another core while the
   // loop accepts the next connection. The caller closes usherd's copies of the connection
   // right after: the child's fd table was copied at the clone. The instance is tracked at
   // once (a service without readiness ends its startup here, before the next admission);
   // the state file and the accept lines wait for the end of the batch.
-  SocketState* owner = find_socket(pending.socket);
-  auto launched =
-      launcher_.launch(std::move(spawn), owner ? owner->launch_group : 0, pending.accepted_at);
+  auto launched = launcher_.launch(std::move(spawn), launch_group, pending.accepted_at);
   pending.spawned_at = Clock::now();
   if (!launched) {
     spawn_failed(pending.socket, pending.name, pending.peer, pending.admission, launched.error(),
@@ -418,15 +417,24 @@ void Daemon::mark_ready(Instance& instance, const char* via, Clock::time_point n
   update_title();
 }
 
-void Daemon::arm_startup_timeout(Instance& instance, Clock::duration timeout) {
+void Daemon::arm_instance_timer(Instance& instance, Clock::duration after,
+                                std::function<void(Instance&)> on_expiry) {
+  // One timer per instance (startup deadline, stop deadline, SIGKILL escalation): arming it
+  // again replaces what it was waiting for. The instance is looked up by key when it fires,
+  // since it may have ended meanwhile.
   if (!instance.timer) instance.timer = std::make_unique<asio::steady_timer>(io_);
-  instance.timer->expires_after(timeout);
+  instance.timer->expires_after(after);
   std::uint64_t key = instance.key;
-  instance.timer->async_wait([this, key](const boost::system::error_code& ec) {
-    if (ec) return;
-    auto it = instances_.find(key);
-    if (it == instances_.end()) return;
-    Instance& inst = *it->second;
+  instance.timer->async_wait(
+      [this, key, on_expiry = std::move(on_expiry)](const boost::system::error_code& ec) {
+        if (ec) return;
+        auto it = instances_.find(key);
+        if (it != instances_.end()) on_expiry(*it->second);
+      });
+}
+
+void Daemon::arm_startup_timeout(Instance& instance, Clock::duration timeout) {
+  arm_instance_timer(instance, timeout, [this](Instance& inst) {
     if (inst.state != Instance::State::starting) return;
     ++startup_timeouts_;
     inst.timed_out = true;
@@ -446,18 +454,12 @@ void Daemon::stop_as_unit_says(Instance& instance) {
 }
 
 void Daemon::arm_stop_timeout(Instance& instance) {
-  if (!instance.timer) instance.timer = std::make_unique<asio::steady_timer>(io_);
-  instance.timer->expires_after(to_timer_duration(timeout_stop_of(instance)));
-  std::uint64_t key = instance.key;
-  instance.timer->async_wait([this, key](const boost::system::error_code& ec) {
-    if (ec) return;
-    auto it = instances_.find(key);
-    if (it == instances_.end()) return;
-    Instance& inst = *it->second;
-    spdlog::warn("timeout instance={} socket={} still stopping {:.1f}s after STOPPING=1", inst.name,
-                 inst.socket, seconds_between(inst.started, Clock::now()));
-    stop_as_unit_says(inst);
-  });
+  arm_instance_timer(
+      instance, to_timer_duration(timeout_stop_of(instance)), [this](Instance& inst) {
+        spdlog::warn("timeout instance={} socket={} still stopping {:.1f}s after STOPPING=1",
+                     inst.name, inst.socket, seconds_between(inst.started, Clock::now()));
+        stop_as_unit_says(inst);
+      });
 }
 
 void Daemon::stop(Instance& instance, int signal, Clock::duration escalate_after, bool signalled) {
@@ -468,16 +470,9 @@ void Daemon::stop(Instance& instance, int signal, Clock::duration escalate_after
   }
   // A stopped process group leader would not act on SIGTERM; systemd sends SIGCONT too.
   (void)activation::send_signal(instance.pidfd.get(), SIGCONT);
-  if (!instance.timer) instance.timer = std::make_unique<asio::steady_timer>(io_);
-  instance.timer->expires_after(escalate_after);
-  std::uint64_t key = instance.key;
-  instance.timer->async_wait([this, key](const boost::system::error_code& ec) {
-    if (ec) return;
-    auto it = instances_.find(key);
-    if (it == instances_.end()) return;
-    spdlog::warn("kill instance={} pid={} did not stop: SIGKILL", it->second->name,
-                 it->second->pid);
-    (void)activation::send_signal(it->second->pidfd.get(), SIGKILL);
+  arm_instance_timer(instance, escalate_after, [](Instance& inst) {
+    spdlog::warn("kill instance={} pid={} did not stop: SIGKILL", inst.name, inst.pid);
+    (void)activation::send_signal(inst.pidfd.get(), SIGKILL);
   });
 }
 
