@@ -24,33 +24,6 @@
 #include "supervisor/proc_title.h"
 
 namespace usherd::supervisor {
-namespace {
-
-constexpr const char* kDefaultPath =
-    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-void set_env(std::vector<std::string>& env, const std::string& assignment) {
-  auto eq = assignment.find('=');
-  std::string_view key(assignment.data(), eq == std::string::npos ? assignment.size() : eq + 1);
-  for (auto& e : env) {
-    if (std::string_view(e).substr(0, key.size()) == key) {
-      e = assignment;
-      return;
-    }
-  }
-  env.push_back(assignment);
-}
-
-void unset_env(std::vector<std::string>& env, const std::string& name) {
-  // UnsetEnvironment= takes NAME (remove any) or NAME=VALUE (remove that exact assignment).
-  bool exact = name.find('=') != std::string::npos;
-  std::erase_if(env, [&](const std::string& e) {
-    if (exact) return e == name;
-    return e.size() > name.size() && e.compare(0, name.size(), name) == 0 && e[name.size()] == '=';
-  });
-}
-
-}  // namespace
 
 Daemon::Daemon(Options options)
     : options_(std::move(options)),
@@ -71,151 +44,8 @@ SocketState* Daemon::find_socket(const std::string& name) {
   return nullptr;
 }
 
-std::shared_ptr<ServicePlan> Daemon::make_plan(const units::ServiceUnit& unit, std::string& error,
-                                               const ServicePlan* resolved) {
-  auto plan = std::make_shared<ServicePlan>();
-  plan->unit = unit;
-  if (unit.exec_start.empty()) {
-    error = "no ExecStart=";
-    return nullptr;
-  }
-  activation::SpawnPlan& base = plan->base;
-  std::vector<std::string> env = {kDefaultPath};
-  if (resolved) {
-    // An instance of a template instantiated per connection: the template's credentials,
-    // looked up once at load. NSS (passwd, group, and behind them LDAP or sssd) is never
-    // asked on the connection path: a slow directory service is the incident usherd exists
-    // for. A User= that only the connection could name (an instance specifier) has no
-    // meaning for a connection and is refused.
-    if (unit.user != resolved->unit.user || unit.group != resolved->unit.group ||
-        unit.supplementary_groups != resolved->unit.supplementary_groups) {
-      error =
-          "User=, Group= or SupplementaryGroups= names the connection (an instance "
-          "specifier): credentials are resolved once per template, not per connection";
-      return nullptr;
-    }
-    base.credentials = resolved->user_credentials;
-    if (unit.user && base.credentials) {
-      set_env(env, "USER=" + base.credentials->user);
-      set_env(env, "LOGNAME=" + base.credentials->user);
-      set_env(env, "HOME=" + base.credentials->home);
-      set_env(env, "SHELL=" + base.credentials->shell);
-    }
-  } else if (unit.user || unit.group) {
-    auto creds = activation::resolve_credentials(unit.user.value_or(""), unit.group.value_or(""),
-                                                 unit.supplementary_groups);
-    if (!creds) {
-      error = creds.error().to_string();
-      return nullptr;
-    }
-    if (unit.user) {
-      // systemd.exec(5): User= also sets $USER, $LOGNAME, $HOME and $SHELL.
-      set_env(env, "USER=" + creds->user);
-      set_env(env, "LOGNAME=" + creds->user);
-      set_env(env, "HOME=" + creds->home);
-      set_env(env, "SHELL=" + creds->shell);
-    }
-    base.credentials = std::move(*creds);
-  } else if (!unit.supplementary_groups.empty()) {
-    auto creds = activation::resolve_credentials("root", "", unit.supplementary_groups);
-    if (!creds) {
-      error = creds.error().to_string();
-      return nullptr;
-    }
-    base.credentials = std::move(*creds);
-  }
-  if (unit.type == units::ServiceType::notify || unit.notify_access != units::NotifyAccess::none)
-    set_env(env, "NOTIFY_SOCKET=" + options_.runtime_dir + "/notify");
-  if (!unit.runtime_directory.empty()) {
-    std::string dirs;
-    for (const auto& d : unit.runtime_directory) dirs += (dirs.empty() ? "/run/" : ":/run/") + d;
-    set_env(env, "RUNTIME_DIRECTORY=" + dirs);
-  }
-  for (const auto& assignment : unit.environment) set_env(env, assignment);
-  for (const auto& name : unit.unset_environment) unset_env(env, name);
-
-  // User=/Group= apply to every command but those prefixed '+' (full privileges) or '!'
-  // (credentials not applied), each judged by its own prefix.
-  plan->user_credentials = base.credentials;
-  const std::optional<activation::Credentials>& creds = plan->user_credentials;
-  auto build = [&](const units::ExecCommand& cmd, activation::SpawnPlan& out) -> bool {
-    auto argv = units::expand_exec_argv(cmd, env);
-    if (!argv) {
-      error = argv.error().to_string();
-      return false;
-    }
-    out.path = cmd.path;
-    out.argv = std::move(*argv);
-    out.env = env;
-    for (const auto& limit : unit.limits)
-      out.rlimits.push_back(
-          {limit.resource, static_cast<rlim_t>(limit.soft), static_cast<rlim_t>(limit.hard)});
-    out.credentials = cmd.full_privileges || cmd.skip_credentials ? std::nullopt : creds;
-    out.no_new_privileges = unit.no_new_privileges;
-    out.working_directory = unit.working_directory.value_or("");
-    out.working_directory_optional = unit.working_directory_missing_ok;
-    if (out.working_directory == "~")
-      out.working_directory = out.credentials ? out.credentials->home : std::string("/root");
-    out.root_directory = unit.root_directory.value_or("");
-    out.umask = unit.umask;
-    out.nice = unit.nice;
-    return true;
-  };
-  if (!build(unit.exec_start.front(), base)) return nullptr;
-  for (const auto& cmd : unit.exec_start_pre) {
-    activation::SpawnPlan p;
-    if (!build(cmd, p)) return nullptr;
-    plan->pre.push_back(std::move(p));
-    plan->pre_ignore_failure.push_back(cmd.ignore_failure);
-  }
-  if (unit.type == units::ServiceType::oneshot) {
-    for (std::size_t i = 0; i < unit.exec_start.size(); ++i) {
-      activation::SpawnPlan p;
-      if (i == 0)
-        p = base;
-      else if (!build(unit.exec_start[i], p))
-        return nullptr;
-      plan->main_commands.push_back(std::move(p));
-      plan->main_ignore_failure.push_back(unit.exec_start[i].ignore_failure);
-    }
-  }
-  for (const auto& cmd : unit.exec_start_post) {
-    activation::SpawnPlan p;
-    if (!build(cmd, p)) return nullptr;
-    plan->post.push_back(std::move(p));
-    plan->post_ignore_failure.push_back(cmd.ignore_failure);
-  }
-
-  // stdio, systemd's rules: StandardOutput=inherit is the socket when input is the socket,
-  // else the journal; StandardError=inherit is whatever stdout is.
-  plan->stdin_socket = unit.standard_input == units::StdInput::socket;
-  auto resolve = [&](units::StdOutput out, ServicePlan::Out inherited) {
-    switch (out) {
-      case units::StdOutput::inherit:
-        return inherited;
-      case units::StdOutput::null:
-        return ServicePlan::Out::null;
-      case units::StdOutput::socket:
-        return ServicePlan::Out::socket;
-      case units::StdOutput::journal:
-        return ServicePlan::Out::journal;
-    }
-    return inherited;
-  };
-  plan->out = resolve(unit.standard_output,
-                      plan->stdin_socket ? ServicePlan::Out::socket : ServicePlan::Out::journal);
-  plan->err = resolve(unit.standard_error, plan->out);
-  if (unit.ready_log && !resolved) {  // a connection's instance uses the template's matcher
-    auto matcher = activation::ReadyLogMatcher::compile(*unit.ready_log);
-    if (!matcher) {
-      error = "X-ReadyLog=: " + matcher.error().to_string();
-      return nullptr;
-    }
-    plan->ready_log.emplace(std::move(*matcher));
-  }
-  plan->declares_readiness = unit.type == units::ServiceType::notify || plan->ready_log.has_value();
-  plan->instance_specifiers = unit.uses_instance_specifiers;
-  return plan;
+PlanContext Daemon::plan_context() const {
+  return PlanContext{options_.runtime_dir + "/notify", {}};
 }
 
 void Daemon::apply_daemon_config(const units::DaemonConfig& config) {
@@ -261,8 +91,10 @@ bool Daemon::load(bool initial, std::string& report) {
     std::shared_ptr<ServicePlan> plan;
     if (service_it == config.services.end()) {
       error = "service " + unit.service + " not found";
+    } else if (auto made = make_plan(service_it->second, plan_context())) {
+      plan = std::move(*made);
     } else {
-      plan = make_plan(service_it->second, error);
+      error = made.error().message;
     }
     if (!plan) {
       spdlog::error("load socket={} service={}: {}", unit.name, unit.service, error);
@@ -402,7 +234,7 @@ void Daemon::on_signal(int signo) {
       reload();
       break;
     case SIGUSR1:
-      spdlog::info("dump\n{}", status_text(Clock::now()));
+      spdlog::info("dump\n{}", render_status_text(snapshot(Clock::now())));
       break;
     default:
       break;

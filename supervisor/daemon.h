@@ -39,7 +39,9 @@
 #include "supervisor/drop_log.h"
 #include "supervisor/histogram.h"
 #include "supervisor/http_metrics.h"
+#include "supervisor/spawn_plan.h"
 #include "supervisor/state_file.h"
+#include "supervisor/status_snapshot.h"
 #include "units/loader.h"
 
 namespace usherd::supervisor {
@@ -51,27 +53,6 @@ struct Options {
   std::vector<std::string> unit_dirs;
   std::optional<std::string> config_file;
   std::string runtime_dir = "/run/usherd";
-};
-
-/// What a service needs at every spawn, prepared once at load time (NSS, argv expansion,
-/// the environment, the readiness matcher), so the per-connection path only adds the
-/// connection's own fds and variables.
-struct ServicePlan {
-  units::ServiceUnit unit;
-  activation::SpawnPlan base;
-  std::optional<activation::ReadyLogMatcher> ready_log;
-  std::vector<activation::SpawnPlan> pre, post;  ///< ExecStartPre=/ExecStartPost=
-  std::vector<bool> pre_ignore_failure, post_ignore_failure;
-  /// Type=oneshot: every ExecStart= in order (the first is base); the service has started
-  /// when the last one has exited successfully.
-  std::vector<activation::SpawnPlan> main_commands;
-  std::vector<bool> main_ignore_failure;
-  /// User=/Group= resolved; what every command not prefixed '+' or '!' runs as.
-  std::optional<activation::Credentials> user_credentials;
-  bool instance_specifiers = false;  ///< the template needs instantiating per instance
-  bool stdin_socket = false;
-  enum class Out { null, socket, journal } out = Out::journal, err = Out::journal;
-  bool declares_readiness = false;
 };
 
 struct SocketState;
@@ -202,10 +183,8 @@ class Daemon {
   int run();
 
   // --- used by the control server (daemon_status.cpp) ---
-  boost::json::object status_json(Clock::time_point now) const;
-  boost::json::object list_json(Clock::time_point now) const;
-  std::string status_text(Clock::time_point now) const;
-  std::string metrics_text(Clock::time_point now) const;
+  /// What operators see now, from every component (rendered by status_snapshot.h).
+  StatusSnapshot snapshot(Clock::time_point now) const;
   /// Reloads; returns a report (what changed or why it was refused) and success.
   std::pair<bool, std::string> reload();
   /// Stops one instance by name; false when there is none.
@@ -215,10 +194,7 @@ class Daemon {
   // daemon.cpp
   bool load(bool initial, std::string& report);
   void apply_daemon_config(const units::DaemonConfig& config);
-  /// The plan for unit; with resolved (the plan of the template unit instantiates), that
-  /// plan's credentials and readiness matcher serve, and nothing is looked up.
-  std::shared_ptr<ServicePlan> make_plan(const units::ServiceUnit& unit, std::string& error,
-                                         const ServicePlan* resolved = nullptr);
+  PlanContext plan_context() const;
   void start_signals();
   void arm_signals();
   void on_signal(int signo);

@@ -282,25 +282,17 @@ void Daemon::handle_connection(SocketState& socket, activation::Accepted&& conn,
     instance = instance.substr(0, instance.rfind('.'));
     std::vector<units::Diagnostic> diags;
     units::ServiceUnit unit = units::instantiate(plan.unit, instance, diags);
-    std::string error;
-    auto specific = make_plan(unit, error, &plan);
+    auto specific = make_plan(unit, plan_context(), &plan);
     if (!specific) {
-      spawn_failed(socket.unit.name, name, peer_text, decision.instance, Error{EINVAL, error}, now);
+      spawn_failed(socket.unit.name, name, peer_text, decision.instance,
+                   Error{EINVAL, specific.error().message}, now);
       return;
     }
-    spawn = specific->base;
-  }
-  if (conn.peer.is_inet()) {
-    spawn.env.push_back("REMOTE_ADDR=" + conn.peer.ip_text());
-    spawn.env.push_back("REMOTE_PORT=" + std::to_string(conn.peer.port()));
+    spawn = (*specific)->base;
   }
 
-  // stdio, systemd's rules (DESIGN.md "stdio"): StandardInput=socket puts the connection on
-  // 0; stdout "inherit" then means the socket, stderr "inherit" means whatever stdout is.
   UniqueFd capture_daemon_end, capture_child_end;
-  bool needs_capture = plan.out == ServicePlan::Out::journal ||
-                       plan.err == ServicePlan::Out::journal || plan.ready_log.has_value();
-  if (needs_capture) {
+  if (plan.captures_output()) {
     auto pair = activation::make_record_pipe();
     if (!pair) {
       // Counted and logged like any failed spawn; EMFILE here pauses the listeners too.
@@ -310,30 +302,11 @@ void Daemon::handle_connection(SocketState& socket, activation::Accepted&& conn,
     capture_daemon_end = std::move(pair->first);
     capture_child_end = std::move(pair->second);
   }
-  auto fd_for = [&](ServicePlan::Out out) {
-    switch (out) {
-      case ServicePlan::Out::socket:
-        return conn.fd.get();
-      case ServicePlan::Out::journal:
-        return capture_child_end.get();
-      case ServicePlan::Out::null:
-        break;
-    }
-    return dev_null_.get();
-  };
-  spawn.fds.push_back({plan.stdin_socket ? conn.fd.get() : dev_null_.get(), 0});
-  spawn.fds.push_back({fd_for(plan.out), 1});
-  spawn.fds.push_back({plan.ready_log ? capture_child_end.get() : fd_for(plan.err), 2});
-  // The connection is already blocking (accept.h): nothing to clear in the child.
-  if (!plan.stdin_socket) {
-    // sd_listen_fds(3): the connection on fd 3, LISTEN_FDS=1, LISTEN_PID set by the child.
-    spawn.fds.push_back({conn.fd.get(), 3});
-    spawn.env.push_back("LISTEN_FDS=1");
-    spawn.env.push_back("LISTEN_FDNAMES=" + (socket.unit.file_descriptor_name.empty()
-                                                 ? std::string("connection")
-                                                 : socket.unit.file_descriptor_name));
-    spawn.set_listen_pid = true;
-  }
+  std::optional<std::pair<std::string, unsigned>> remote;
+  if (conn.peer.is_inet()) remote.emplace(conn.peer.ip_text(), conn.peer.port());
+  spawn = connection_spawn(plan, std::move(spawn),
+                           {conn.fd.get(), capture_child_end.get(), dev_null_.get()},
+                           std::move(remote), socket.unit.file_descriptor_name);
   PendingSpawn pending;
   pending.plan = socket.service;
   pending.socket = socket.unit.name;

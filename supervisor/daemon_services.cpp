@@ -55,30 +55,6 @@ bool clean_signal(int sig) {
   return sig == SIGHUP || sig == SIGINT || sig == SIGTERM || sig == SIGPIPE;
 }
 
-// ExecReload=/ExecStop= commands run in order with $MAINPID naming the main process, so they
-// are expanded when they run rather than at load time.
-std::optional<std::vector<activation::SpawnPlan>> service_commands(
-    const ServicePlan& plan, const std::vector<units::ExecCommand>& commands, pid_t main_pid) {
-  std::vector<std::string> env = plan.base.env;
-  env.push_back("MAINPID=" + std::to_string(main_pid));
-  std::vector<activation::SpawnPlan> out;
-  for (const auto& cmd : commands) {
-    auto argv = units::expand_exec_argv(cmd, env);
-    if (!argv) {
-      spdlog::error("service={}: {}", plan.unit.name, argv.error().to_string());
-      return std::nullopt;
-    }
-    activation::SpawnPlan spawn = plan.base;
-    spawn.path = cmd.path;
-    spawn.argv = std::move(*argv);
-    spawn.env = env;
-    spawn.credentials =
-        cmd.full_privileges || cmd.skip_credentials ? std::nullopt : plan.user_credentials;
-    out.push_back(std::move(spawn));
-  }
-  return out;
-}
-
 }  // namespace
 
 void Daemon::start_service(SocketState& socket) {
@@ -93,10 +69,7 @@ void Daemon::service_step(SocketState& socket) {
   ServicePlan& plan = *socket.service;
   ServiceRun& run = socket.run;
   auto helper = [&](const activation::SpawnPlan& base, const char* what) {
-    activation::SpawnPlan spawn = base;
-    spawn.fds.push_back({dev_null_.get(), 0});
-    spawn.fds.push_back({dev_null_.get(), 1});
-    spawn.fds.push_back({dev_null_.get(), 2});
+    activation::SpawnPlan spawn = command_spawn(base, dev_null_.get());
     std::string name = fmt::format("{}:{}[{}]", socket.unit.service, what, run.step);
     return spawn_instance(socket, plan, std::move(spawn), Instance::Role::service_helper, name, "",
                           "", std::nullopt, Clock::now(), UniqueFd());
@@ -149,45 +122,21 @@ void Daemon::start_main_process(SocketState& socket) {
       plan.main_commands.empty() ? plan.base : plan.main_commands[run.step];
   // sd_listen_fds(3): the listening sockets from fd 3 in Listen*= order, named by
   // FileDescriptorName= (default: the socket unit's name).
-  std::string names;
-  int target = 3;
-  for (auto& l : socket.listeners) {
-    if (!l->fd) continue;
-    spawn.fds.push_back({l->fd->native_handle(), target++});
-    std::string name = socket.unit.file_descriptor_name.empty() ? socket.unit.name
-                                                                : socket.unit.file_descriptor_name;
-    names += (names.empty() ? "" : ":") + name;
-  }
-  int count = target - 3;
+  std::vector<int> listeners;
+  for (auto& l : socket.listeners)
+    if (l->fd) listeners.push_back(l->fd->native_handle());
   UniqueFd capture_daemon, capture_child;
-  if (plan.out == ServicePlan::Out::journal || plan.err == ServicePlan::Out::journal ||
-      plan.ready_log) {
+  if (plan.captures_output()) {
     if (auto pair = activation::make_record_pipe()) {
       capture_daemon = std::move(pair->first);
       capture_child = std::move(pair->second);
     }
   }
-  int out_fd = plan.out == ServicePlan::Out::journal && capture_child ? capture_child.get()
-                                                                      : dev_null_.get();
-  int err_fd = (plan.err == ServicePlan::Out::journal || plan.ready_log) && capture_child
-                   ? capture_child.get()
-                   : dev_null_.get();
-  if (plan.stdin_socket && count == 1) {
-    // inetd's "wait" mode: the one listening socket on stdin (and on stdout/stderr when
-    // they inherit it), e.g. a datagram service.
-    int listener = spawn.fds.back().source;
-    spawn.fds.clear();
-    spawn.fds.push_back({listener, 0});
-    spawn.fds.push_back({plan.out == ServicePlan::Out::socket ? listener : out_fd, 1});
-    spawn.fds.push_back({plan.err == ServicePlan::Out::socket ? listener : err_fd, 2});
-  } else {
-    spawn.fds.push_back({dev_null_.get(), 0});
-    spawn.fds.push_back({out_fd, 1});
-    spawn.fds.push_back({err_fd, 2});
-    spawn.env.push_back("LISTEN_FDS=" + std::to_string(count));
-    spawn.env.push_back("LISTEN_FDNAMES=" + names);
-    spawn.set_listen_pid = true;
-  }
+  spawn = service_main_spawn(plan, std::move(spawn), listeners,
+                             socket.unit.file_descriptor_name.empty()
+                                 ? socket.unit.name
+                                 : socket.unit.file_descriptor_name,
+                             capture_child ? capture_child.get() : -1, dev_null_.get());
   Instance* main = spawn_instance(socket, plan, std::move(spawn), Instance::Role::service_main,
                                   socket.unit.service, "", "", std::nullopt, Clock::now(),
                                   std::move(capture_daemon));
@@ -337,6 +286,8 @@ void Daemon::stop_service(SocketState& socket) {
   if (was_running && !unit.exec_stop.empty()) {
     if (auto commands = service_commands(*socket.service, unit.exec_stop, it->second->pid))
       run.stop_queue = std::move(*commands);
+    else
+      spdlog::error("{}", commands.error().message);
   }
   if (!run.timer) run.timer = std::make_unique<asio::steady_timer>(io_);
   run.timer->expires_after(to_timer_duration(unit.timeout_stop));
@@ -416,7 +367,10 @@ void Daemon::reload_service(SocketState& socket) {
       plan.unit.exec_reload.empty())
     return;
   auto commands = service_commands(plan, plan.unit.exec_reload, it->second->pid);
-  if (!commands) return;
+  if (!commands) {
+    spdlog::error("{}", commands.error().message);
+    return;
+  }
   socket.run.reload_queue = std::move(*commands);
   spdlog::info("reload service={} main_pid={}", plan.unit.name, it->second->pid);
   if (socket.run.helper_key == 0) run_next_reload_command(socket);
@@ -433,9 +387,7 @@ void Daemon::run_next_reload_command(SocketState& socket) {
 
 bool Daemon::spawn_service_command(SocketState& socket, activation::SpawnPlan spawn,
                                    const char* what) {
-  spawn.fds.push_back({dev_null_.get(), 0});
-  spawn.fds.push_back({dev_null_.get(), 1});
-  spawn.fds.push_back({dev_null_.get(), 2});
+  spawn = command_spawn(std::move(spawn), dev_null_.get());
   std::string name = fmt::format("{}:{}", socket.unit.service, what);
   Instance* helper =
       spawn_instance(socket, *socket.service, std::move(spawn), Instance::Role::service_helper,

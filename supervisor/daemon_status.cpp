@@ -38,19 +38,6 @@ const char* state_word(Instance::State state) {
   return "unknown";
 }
 
-std::string escape_label(std::string_view value) {
-  std::string out;
-  for (char c : value) {
-    if (c == '\\' || c == '"') out.push_back('\\');
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out.push_back(c);
-  }
-  return out;
-}
-
 /// One control connection: read the request until EOF (bounded in size and time), answer,
 /// then drain. Every path ends in the answer being written or the deadline closing the socket.
 struct ControlConnection {
@@ -94,201 +81,57 @@ void send_answer(const std::shared_ptr<ControlConnection>& conn, std::string ans
 
 }  // namespace
 
-boost::json::object Daemon::status_json(Clock::time_point now) const {
-  boost::json::object out;
-  out["version"] = 1;
-  const auto& ms = admission_->config().max_startups;
-  boost::json::object startups;
-  startups["current"] = admission_->startups().current;
-  startups["peak"] = admission_->startups().peak;
-  startups["start"] = ms.start;
-  startups["rate"] = ms.rate;
-  startups["full"] = ms.full;
-  out["startups"] = startups;
-  out["penalised_sources"] = admission_->penalised_sources(now).size();
-  out["uptime_s"] = age_seconds(started_at_, now);
-  out["pid"] = static_cast<std::int64_t>(::getpid());
-  out["reloads"] = reloads_;
-  out["notify_rejected"] = notify_rejected_;
-  out["startups_unknown"] = startups_unknown_;
-  out["launches_stalled"] = stalled_launches();
-  boost::json::object control;
-  control["answered"] = control_answered_;
-  control["refused"] = control_refused_;
-  out["control_requests"] = control;
-  if (!metrics_bound_.empty()) out["metrics_listen"] = metrics_bound_;
-  boost::json::array sockets;
+StatusSnapshot Daemon::snapshot(Clock::time_point now) const {
+  StatusSnapshot out;
+  out.startups = admission_->startups();
+  out.limits = admission_->config().max_startups;
+  out.penalised_sources = admission_->penalised_sources(now).size();
+  out.uptime_s = age_seconds(started_at_, now);
+  out.pid = ::getpid();
+  out.reloads = reloads_;
+  out.notify_rejected = notify_rejected_;
+  out.startups_unknown = startups_unknown_;
+  out.startup_timeouts = startup_timeouts_;
+  out.spawn_failures = spawn_failures_;
+  out.launches_stalled = stalled_launches();
+  out.control_answered = control_answered_;
+  out.control_refused = control_refused_;
+  out.metrics_listen = metrics_bound_;
+  out.spawn_seconds = spawn_seconds_;
   for (const auto& s : sockets_) {
-    boost::json::object so;
-    so["name"] = s->unit.name;
-    so["service"] = s->unit.service;
-    boost::json::array listen;
-    for (const auto& l : s->listeners) listen.emplace_back(l->bound);
-    so["listen"] = listen;
-    so["accept"] = s->unit.accept;
-    bool held = false;
-    for (const auto& l : s->listeners) held = held || l->held;
-    so["held"] = held;
-    const policy::SocketStats& st =
-        admission_->socket_stats(s->policy_id).value_or(policy::SocketStats{});
-    so["accepted"] = st.accepted;
-    so["admitted"] = st.admitted;
-    boost::json::object dropped;
-    for (std::size_t i = 0; i < policy::kDropReasonCount; ++i)
-      if (st.dropped[i] > 0)
-        dropped[policy::to_string(static_cast<policy::DropReason>(i))] = st.dropped[i];
-    so["dropped"] = dropped;
-    so["startups"] = st.startups;
-    so["instances"] = st.instances;
+    SocketSnapshot so;
+    so.name = s->unit.name;
+    so.service = s->unit.service;
+    for (const auto& l : s->listeners) {
+      so.listen.push_back(l->bound);
+      so.held = so.held || l->held;
+    }
+    so.accept = s->unit.accept;
+    so.stats = admission_->socket_stats(s->policy_id).value_or(policy::SocketStats{});
     if (!s->unit.accept) {
       static constexpr const char* phases[] = {"idle",    "pre",      "main",        "post",
                                                "running", "stopping", "restart-wait"};
-      so["service_state"] = phases[static_cast<int>(s->run.phase)];
+      so.service_state = phases[static_cast<int>(s->run.phase)];
     }
-    sockets.push_back(std::move(so));
+    if (auto it = startup_seconds_.find(s->unit.name); it != startup_seconds_.end())
+      so.startup_seconds = it->second;
+    out.sockets.push_back(std::move(so));
   }
-  out["sockets"] = sockets;
-  out["instances"] = list_json(now)["instances"];
-  return out;
-}
-
-boost::json::object Daemon::list_json(Clock::time_point now) const {
-  boost::json::array list;
   for (const auto& [key, inst] : instances_) {
     if (inst->role == Instance::Role::service_helper) continue;
-    boost::json::object o;
-    o["id"] = inst->name;
-    o["socket"] = inst->socket;
-    o["service"] = inst->plan ? inst->plan->unit.name : std::string();
-    o["pid"] = inst->pid;
-    o["peer"] = inst->peer.empty() ? boost::json::value(nullptr) : boost::json::value(inst->peer);
-    o["state"] = state_word(inst->state);
-    o["ready_via"] =
-        inst->ready_via ? boost::json::value(inst->ready_via) : boost::json::value(nullptr);
-    o["age_s"] = age_seconds(inst->started, now);
-    o["adopted"] = inst->adopted;
-    list.push_back(std::move(o));
+    InstanceSnapshot o;
+    o.id = inst->name;
+    o.socket = inst->socket;
+    o.service = inst->plan ? inst->plan->unit.name : std::string();
+    o.pid = inst->pid;
+    o.peer = inst->peer;
+    o.state = state_word(inst->state);
+    if (inst->ready_via) o.ready_via = inst->ready_via;
+    o.age_s = age_seconds(inst->started, now);
+    o.adopted = inst->adopted;
+    out.instances.push_back(std::move(o));
   }
-  boost::json::object out;
-  out["instances"] = list;
-  return out;
-}
-
-std::string Daemon::status_text(Clock::time_point now) const {
-  const auto& ms = admission_->config().max_startups;
-  std::string out =
-      fmt::format("usherd: startups {} of {} (peak {}), {} instances, {} penalised sources\n",
-                  admission_->startups().current, ms.to_string(), admission_->startups().peak,
-                  instances_.size(), admission_->penalised_sources(now).size());
-  for (const auto& s : sockets_) {
-    const policy::SocketStats& st =
-        admission_->socket_stats(s->policy_id).value_or(policy::SocketStats{});
-    std::vector<std::string> listen;
-    for (const auto& l : s->listeners) listen.push_back(l->bound);
-    bool held = false;
-    for (const auto& l : s->listeners) held = held || l->held;
-    out += fmt::format("* {} -> {} (accept={})\n    listen: {}{}\n", s->unit.name, s->unit.service,
-                       s->unit.accept ? "yes" : "no", fmt::join(listen, " "),
-                       held ? " (held: children still before execve)" : "");
-    std::string drops;
-    for (std::size_t i = 0; i < policy::kDropReasonCount; ++i)
-      if (st.dropped[i] > 0)
-        drops += fmt::format(" {}={}", policy::to_string(static_cast<policy::DropReason>(i)),
-                             st.dropped[i]);
-    out += fmt::format("    accepted {}, admitted {}, dropped {}{}\n", st.accepted, st.admitted,
-                       st.dropped_total(), drops.empty() ? "" : " (" + drops.substr(1) + ")");
-    out += fmt::format("    startups {}, instances {}\n", st.startups, st.instances);
-  }
-  return out;
-}
-
-std::string Daemon::metrics_text(Clock::time_point now) const {
-  std::string out;
-  const auto& ms = admission_->config().max_startups;
-  out += "# HELP usherd_startups Instances that have not signalled readiness yet, all sockets.\n";
-  out += "# TYPE usherd_startups gauge\n";
-  out += fmt::format("usherd_startups {}\n", admission_->startups().current);
-  out += "# HELP usherd_startups_peak High-water mark of usherd_startups since start.\n";
-  out += "# TYPE usherd_startups_peak gauge\n";
-  out += fmt::format("usherd_startups_peak {}\n", admission_->startups().peak);
-  out += "# HELP usherd_startups_limit The global MaxStartups bounds.\n";
-  out += "# TYPE usherd_startups_limit gauge\n";
-  out += fmt::format("usherd_startups_limit{{bound=\"start\"}} {}\n", ms.start);
-  out += fmt::format("usherd_startups_limit{{bound=\"full\"}} {}\n", ms.full);
-  out += "# HELP usherd_connections_total Connections accepted, by socket and result.\n";
-  out += "# TYPE usherd_connections_total counter\n";
-  for (const auto& s : sockets_) {
-    const auto& st = admission_->socket_stats(s->policy_id).value_or(policy::SocketStats{});
-    std::string sock = escape_label(s->unit.name);
-    out += fmt::format("usherd_connections_total{{socket=\"{}\",result=\"admitted\"}} {}\n", sock,
-                       st.admitted);
-    out += fmt::format("usherd_connections_total{{socket=\"{}\",result=\"dropped\"}} {}\n", sock,
-                       st.dropped_total());
-  }
-  out += "# HELP usherd_drops_total Connections dropped, by socket and reason.\n";
-  out += "# TYPE usherd_drops_total counter\n";
-  for (const auto& s : sockets_) {
-    const auto& st = admission_->socket_stats(s->policy_id).value_or(policy::SocketStats{});
-    for (std::size_t i = 0; i < policy::kDropReasonCount; ++i)
-      out += fmt::format("usherd_drops_total{{socket=\"{}\",reason=\"{}\"}} {}\n",
-                         escape_label(s->unit.name),
-                         policy::to_string(static_cast<policy::DropReason>(i)), st.dropped[i]);
-  }
-  out += "# HELP usherd_instances Live instances, by socket and state.\n";
-  out += "# TYPE usherd_instances gauge\n";
-  std::map<std::pair<std::string, std::string>, unsigned> by_state;
-  for (const auto& s : sockets_)
-    for (const char* st : {"starting", "running", "stopping"}) by_state[{s->unit.name, st}] = 0;
-  for (const auto& [key, inst] : instances_)
-    if (inst->role != Instance::Role::service_helper)
-      ++by_state[{inst->socket, state_word(inst->state)}];
-  for (const auto& [k, n] : by_state)
-    out += fmt::format("usherd_instances{{socket=\"{}\",state=\"{}\"}} {}\n", escape_label(k.first),
-                       k.second, n);
-  out += "# HELP usherd_startup_duration_seconds Time from accept to readiness.\n";
-  out += "# TYPE usherd_startup_duration_seconds histogram\n";
-  for (const auto& s : sockets_) {
-    auto it = startup_seconds_.find(s->unit.name);
-    Histogram empty;
-    (it == startup_seconds_.end() ? empty : it->second)
-        .render(out, "usherd_startup_duration_seconds",
-                fmt::format("socket=\"{}\"", escape_label(s->unit.name)));
-  }
-  out +=
-      "# HELP usherd_startups_unknown_total Adopted instances whose readiness channel was lost "
-      "in a restart: startup ended as unknown.\n";
-  out += "# TYPE usherd_startups_unknown_total counter\n";
-  out += fmt::format("usherd_startups_unknown_total {}\n", startups_unknown_);
-  out += "# HELP usherd_startup_timeouts_total Instances stopped by the startup timeout.\n";
-  out += "# TYPE usherd_startup_timeouts_total counter\n";
-  out += fmt::format("usherd_startup_timeouts_total {}\n", startup_timeouts_);
-  out += "# HELP usherd_socket_held Whether a socket's listeners wait for starting children.\n";
-  out += "# TYPE usherd_socket_held gauge\n";
-  for (const auto& s : sockets_) {
-    bool held = false;
-    for (const auto& l : s->listeners) held = held || l->held;
-    out += fmt::format("usherd_socket_held{{socket=\"{}\"}} {}\n", escape_label(s->unit.name),
-                       held ? 1 : 0);
-  }
-  out += "# HELP usherd_launches_stalled Children launched over 250 ms ago still before execve.\n";
-  out += "# TYPE usherd_launches_stalled gauge\n";
-  out += fmt::format("usherd_launches_stalled {}\n", stalled_launches());
-  out += "# HELP usherd_spawn_failures_total Instances that could not be started.\n";
-  out += "# TYPE usherd_spawn_failures_total counter\n";
-  out += fmt::format("usherd_spawn_failures_total {}\n", spawn_failures_);
-  out += "# HELP usherd_spawn_duration_seconds Time from accept to a successful exec.\n";
-  out += "# TYPE usherd_spawn_duration_seconds histogram\n";
-  spawn_seconds_.render(out, "usherd_spawn_duration_seconds", "");
-  out += "# HELP usherd_penalised_sources Source blocks serving a penalty now.\n";
-  out += "# TYPE usherd_penalised_sources gauge\n";
-  out += fmt::format("usherd_penalised_sources {}\n", admission_->penalised_sources(now).size());
-  out += "# HELP usherd_notify_rejected_total Notify datagrams not attributable to an instance.\n";
-  out += "# TYPE usherd_notify_rejected_total counter\n";
-  out += fmt::format("usherd_notify_rejected_total {}\n", notify_rejected_);
-  out += "# HELP usherd_control_requests_total Control requests, by answer.\n";
-  out += "# TYPE usherd_control_requests_total counter\n";
-  out += fmt::format("usherd_control_requests_total{{result=\"ok\"}} {}\n", control_answered_);
-  out += fmt::format("usherd_control_requests_total{{result=\"error\"}} {}\n", control_refused_);
+  out.tracked = instances_.size();
   return out;
 }
 
@@ -395,13 +238,13 @@ std::string Daemon::answer_control(std::string_view body) {
   Clock::time_point now = Clock::now();
   switch (request.command) {
     case ControlCommand::status:
-      return ok(status_json(now));
+      return ok(render_status_json(snapshot(now)));
     case ControlCommand::status_text:
-      return ok(boost::json::value(status_text(now)));
+      return ok(boost::json::value(render_status_text(snapshot(now))));
     case ControlCommand::list:
-      return ok(list_json(now));
+      return ok(render_list_json(snapshot(now)));
     case ControlCommand::metrics:
-      return ok(boost::json::value(metrics_text(now)));
+      return ok(boost::json::value(render_metrics(snapshot(now))));
     case ControlCommand::reload: {
       auto [done, report] = reload();
       return done ? ok(boost::json::value(report)) : refuse(report);
@@ -426,8 +269,8 @@ void Daemon::start_metrics_listener() {
   }
   spdlog::info("metrics listen address={} path=/metrics", listener->bound);
   metrics_bound_ = listener->bound;
-  metrics_ = std::make_unique<HttpMetrics>(io_, std::move(listener->fd),
-                                           [this] { return metrics_text(Clock::now()); });
+  metrics_ = std::make_unique<HttpMetrics>(
+      io_, std::move(listener->fd), [this] { return render_metrics(snapshot(Clock::now())); });
 }
 
 }  // namespace usherd::supervisor
