@@ -1,42 +1,30 @@
-// What operators see: status (JSON and text), the instance list, Prometheus metrics, and
-// the control socket that serves them to usherctl (and the optional HTTP /metrics).
+#include "supervisor/control_server.h"
+
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstring>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "activation/listener.h"
+#include "base/unique_fd.h"
 #include "supervisor/control_protocol.h"
 #include "supervisor/convert.h"
-#include "supervisor/daemon.h"
-#include "supervisor/http_metrics.h"
 
 namespace usherd::supervisor {
 namespace {
 
+namespace asio = boost::asio;
+
 /// How long the control socket waits before accepting again when usherd is out of fds.
 constexpr auto kControlPause = std::chrono::milliseconds(250);
-
-double age_seconds(Clock::time_point started, Clock::time_point now) {
-  return std::chrono::duration<double>(now - started).count();
-}
-
-const char* state_word(Instance::State state) {
-  switch (state) {
-    case Instance::State::starting:
-      return "starting";
-    case Instance::State::running:
-      return "running";
-    case Instance::State::stopping:
-      return "stopping";
-  }
-  return "unknown";
-}
 
 /// One control connection: read the request until EOF (bounded in size and time), answer,
 /// then drain. Every path ends in the answer being written or the deadline closing the socket.
@@ -81,62 +69,20 @@ void send_answer(const std::shared_ptr<ControlConnection>& conn, std::string ans
 
 }  // namespace
 
-StatusSnapshot Daemon::snapshot(Clock::time_point now) const {
-  StatusSnapshot out;
-  out.startups = admission_->startups();
-  out.limits = admission_->config().max_startups;
-  out.penalised_sources = admission_->penalised_sources(now).size();
-  out.uptime_s = age_seconds(started_at_, now);
-  out.pid = ::getpid();
-  out.reloads = reloads_;
-  out.notify_rejected = notify_rejected_;
-  out.startups_unknown = startups_unknown_;
-  out.startup_timeouts = startup_timeouts_;
-  out.spawn_failures = spawn_failures_;
-  out.launches_stalled = stalled_launches();
-  out.control_answered = control_answered_;
-  out.control_refused = control_refused_;
+ControlServer::ControlServer(asio::io_context& io, Handler handler)
+    : io_(io), handler_(std::move(handler)) {}
+
+ControlServer::~ControlServer() = default;
+
+StatusSnapshot ControlServer::snapshot(Clock::time_point now) const {
+  StatusSnapshot out = handler_.snapshot(now);
+  out.control_answered = answered_;
+  out.control_refused = refused_;
   out.metrics_listen = metrics_bound_;
-  out.spawn_seconds = spawn_seconds_;
-  for (const auto& s : sockets_) {
-    SocketSnapshot so;
-    so.name = s->unit.name;
-    so.service = s->unit.service;
-    for (const auto& l : s->listeners) {
-      so.listen.push_back(l->bound);
-      so.held = so.held || l->held;
-    }
-    so.accept = s->unit.accept;
-    so.stats = admission_->socket_stats(s->policy_id).value_or(policy::SocketStats{});
-    if (!s->unit.accept) {
-      static constexpr const char* phases[] = {"idle",    "pre",      "main",        "post",
-                                               "running", "stopping", "restart-wait"};
-      so.service_state = phases[static_cast<int>(s->run.phase)];
-    }
-    if (auto it = startup_seconds_.find(s->unit.name); it != startup_seconds_.end())
-      so.startup_seconds = it->second;
-    out.sockets.push_back(std::move(so));
-  }
-  for (const auto& [key, inst] : instances_) {
-    if (inst->role == Instance::Role::service_helper) continue;
-    InstanceSnapshot o;
-    o.id = inst->name;
-    o.socket = inst->socket;
-    o.service = inst->plan ? inst->plan->unit.name : std::string();
-    o.pid = inst->pid;
-    o.peer = inst->peer;
-    o.state = state_word(inst->state);
-    if (inst->ready_via) o.ready_via = inst->ready_via;
-    o.age_s = age_seconds(inst->started, now);
-    o.adopted = inst->adopted;
-    out.instances.push_back(std::move(o));
-  }
-  out.tracked = instances_.size();
   return out;
 }
 
-void Daemon::start_control() {
-  std::string path = options_.runtime_dir + "/control";
+void ControlServer::start(const std::string& path) {
   ::unlink(path.c_str());
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   sockaddr_un addr{};
@@ -154,17 +100,17 @@ void Daemon::start_control() {
     spdlog::error("control socket {}: {}", path, std::strerror(errno));
     return;
   }
-  control_ = std::make_unique<asio::posix::stream_descriptor>(io_, fd.release());
-  arm_control();
+  socket_ = std::make_unique<asio::posix::stream_descriptor>(io_, fd.release());
+  arm();
 }
 
-void Daemon::arm_control() {
-  control_->async_wait(
+void ControlServer::arm() {
+  socket_->async_wait(
       asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
         if (ec) return;
         for (int i = 0; i < 16; ++i) {
           int fd =
-              ::accept4(control_->native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+              ::accept4(socket_->native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
           if (fd < 0) {
             if (!activation::is_resource_exhaustion(errno)) break;
             // Out of fds: the request stays queued and the socket readable, so re-arming
@@ -173,7 +119,7 @@ void Daemon::arm_control() {
                           std::strerror(errno));
             auto pause = std::make_shared<asio::steady_timer>(io_, kControlPause);
             pause->async_wait([this, pause](const boost::system::error_code& e) {
-              if (!e) arm_control();
+              if (!e) arm();
             });
             return;
           }
@@ -182,7 +128,7 @@ void Daemon::arm_control() {
           conn->deadline.async_wait([this, conn](const boost::system::error_code& e) {
             if (e) return;
             if (conn->answer.empty()) {
-              ++control_refused_;
+              ++refused_;
               std::string answer = control_error("request not completed in time");
               (void)::send(conn->socket.native_handle(), answer.data(), answer.size(),
                            MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -195,18 +141,18 @@ void Daemon::arm_control() {
           if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
               (cred.uid != 0 && cred.uid != ::geteuid())) {
             // The socket is 0600, so only a loosened mode lets anyone else this far.
-            ++control_refused_;
+            ++refused_;
             spdlog::warn("refuse control connection uid={} pid={}", cred.uid, cred.pid);
             send_answer(conn, control_error("permission denied: the control socket is for root"));
             continue;
           }
-          read_control(conn);
+          read(conn);
         }
-        arm_control();
+        arm();
       });
 }
 
-void Daemon::read_control(std::shared_ptr<void> opaque) {
+void ControlServer::read(std::shared_ptr<void> opaque) {
   auto conn = std::static_pointer_cast<ControlConnection>(opaque);
   conn->socket.async_read_some(asio::buffer(conn->buf),
                                [this, conn](const boost::system::error_code& ec, std::size_t n) {
@@ -217,20 +163,20 @@ void Daemon::read_control(std::shared_ptr<void> opaque) {
                                  conn->request.append(conn->buf, n);
                                  bool too_large = conn->request.size() > kMaxRequest;
                                  if (!ec && !too_large) {
-                                   read_control(conn);
+                                   read(conn);
                                    return;
                                  }
-                                 send_answer(conn, answer_control(conn->request));
+                                 send_answer(conn, answer(conn->request));
                                });
 }
 
-std::string Daemon::answer_control(std::string_view body) {
+std::string ControlServer::answer(std::string_view body) {
   auto ok = [this](const boost::json::value& result) {
-    ++control_answered_;
+    ++answered_;
     return control_ok(result);
   };
   auto refuse = [this](std::string_view message) {
-    ++control_refused_;
+    ++refused_;
     return control_error(message);
   };
   ControlRequest request = parse_control_request(body);
@@ -246,25 +192,24 @@ std::string Daemon::answer_control(std::string_view body) {
     case ControlCommand::metrics:
       return ok(boost::json::value(render_metrics(snapshot(now))));
     case ControlCommand::reload: {
-      auto [done, report] = reload();
+      auto [done, report] = handler_.reload();
       return done ? ok(boost::json::value(report)) : refuse(report);
     }
     case ControlCommand::stop:
-      if (!stop_instance(request.id)) return refuse("no instance " + request.id);
+      if (!handler_.stop(request.id)) return refuse("no instance " + request.id);
       return ok(boost::json::value("stopping " + request.id));
   }
   return refuse("unknown command");
 }
 
-void Daemon::start_metrics_listener() {
-  if (!daemon_config_.metrics_listen) return;
+void ControlServer::start_metrics(const std::optional<units::ListenAddress>& address) {
+  if (!address) return;
   units::SocketUnit pseudo;
   pseudo.name = "metrics";
-  activation::ListenSpec spec = to_listen_spec(pseudo, *daemon_config_.metrics_listen);
+  activation::ListenSpec spec = to_listen_spec(pseudo, *address);
   auto listener = activation::open_listener(spec);
   if (!listener) {
-    spdlog::error("metrics listen address={}: {}", daemon_config_.metrics_listen->text,
-                  listener.error().to_string());
+    spdlog::error("metrics listen address={}: {}", address->text, listener.error().to_string());
     return;
   }
   spdlog::info("metrics listen address={} path=/metrics", listener->bound);

@@ -1,0 +1,372 @@
+#include "supervisor/connection_path.h"
+
+#include <signal.h>
+#include <sys/socket.h>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
+
+#include "activation/ready_log.h"
+#include "activation/runtime_dir.h"
+#include "supervisor/convert.h"
+#include "supervisor/host_status.h"
+#include "supervisor/logging.h"
+#include "units/loader.h"
+
+namespace usherd::supervisor {
+namespace {
+
+constexpr int kAcceptBatch = 64;
+
+double seconds_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+// What the state file records to recognise the process after a restart: the pidfd's inode
+// (one fstat) where the kernel has pidfs, else the start time from /proc (an open, a read
+// and a close, and procfs's lookups: the costliest step of a spawn after clone).
+void identify(Instance& instance) {
+  if (auto inode = activation::pidfd_inode(instance.pidfd.get()); inode && *inode) {
+    instance.pidfd_inode = *inode;
+  } else if (auto st = activation::process_start_time(instance.pid)) {
+    instance.start_time = *st;
+  }
+}
+
+}  // namespace
+
+ConnectionPath::ConnectionPath(asio::io_context& io, InstanceTable& instances,
+                               ReadinessMonitor& readiness, ListenerSet& listeners,
+                               HostStatus& host, PlanContext plan_context, int dev_null)
+    : io_(io),
+      instances_(instances),
+      readiness_(readiness),
+      listeners_(listeners),
+      host_(host),
+      plan_context_(std::move(plan_context)),
+      dev_null_(dev_null),
+      rng_(std::random_device{}()) {}
+
+void ConnectionPath::configure(const units::DaemonConfig& config) {
+  if (!admission_)
+    admission_ = std::make_unique<policy::AdmissionEngine>(to_admission_config(config));
+  else
+    admission_->reconfigure(to_admission_config(config));
+  max_startups_text_ = admission_->config().max_startups.to_string();
+  default_startup_timeout_ = config.startup_timeout;
+}
+
+std::string ConnectionPath::startups_text() const {
+  return fmt::format("{}/{}", admission_->startups().current, max_startups_text_);
+}
+
+const Histogram* ConnectionPath::startup_seconds(const std::string& socket) const {
+  auto it = startup_seconds_.find(socket);
+  return it == startup_seconds_.end() ? nullptr : &it->second;
+}
+
+Clock::duration ConnectionPath::startup_timeout(const Socket& socket) const {
+  return to_timer_duration(socket.unit.startup_timeout.value_or(default_startup_timeout_));
+}
+
+void ConnectionPath::drain(Listener& listener) {
+  Socket& socket = *listener.owner;
+  bool rearm = true;
+  for (int i = 0; i < kAcceptBatch; ++i) {
+    if (must_hold(socket, Clock::now())) {
+      listeners_.hold(listener);
+      rearm = false;
+      break;
+    }
+    auto conn = activation::accept_connection(listener.fd->native_handle(), listener.fixed_local);
+    if (!conn) {
+      int error = conn.error().code;
+      if (error == EAGAIN || error == EWOULDBLOCK) break;
+      if (is_fd_exhaustion(error)) {
+        listeners_.pause(listener, error);
+        break;
+      }
+      // ECONNABORTED, EPROTO, EPERM (firewall), network errors on the new socket: that
+      // connection is gone; the listener is fine.
+      spdlog::debug("accept socket={} error: {}", socket.unit.name, conn.error().to_string());
+      continue;
+    }
+    listeners_.accepted(listener);
+    handle(socket, std::move(*conn), Clock::now());
+    if (listener.paused) break;  // out of fds or processes: resumed by its timer
+  }
+  finish_launches();
+  // Not while paused (out of fds: resumed by its timer or an instance's end); arm() checks.
+  if (rearm) listeners_.arm(listener);
+}
+
+bool ConnectionPath::must_hold(const Socket& socket, Clock::time_point now) {
+  // The common case costs one look: fewer than kMaxStarting children before execve at all.
+  if (launcher_.starting() < kMaxStarting) return false;
+  // A socket's own children count as long as they are before their execve; every other
+  // socket's only while they still make progress.
+  std::size_t counted = launcher_.starting_since(now - kStallAfter);
+  if (counted >= kMaxStarting) return true;
+  for (const auto& stalled : launcher_.launched_before(now - kStallAfter))
+    if (stalled.group == socket.launch_group) ++counted;
+  return counted >= kMaxStarting;
+}
+
+std::size_t ConnectionPath::stalled_launches() const {
+  return launcher_.launched_before(Clock::now() - kStallAfter).size();
+}
+
+void ConnectionPath::handle(Socket& socket, activation::Accepted&& conn, Clock::time_point now) {
+  const std::string peer_text = conn.peer.to_string();
+  const bool ip_peer = conn.peer.is_inet();
+  policy::IpAddress peer_ip =
+      ip_peer ? to_policy_address(conn.peer) : unix_peer_address(conn.fd.get());
+  RandomAdapter random(rng_);
+  policy::Decision decision = admission_->admit(socket.policy_id, peer_ip, now, random, ip_peer);
+  if (!decision.admitted()) {
+    if (!socket.unit.drop_message.empty()) {
+      // Best effort, never blocking: the socket is non-blocking and the message small.
+      (void)::send(conn.fd.get(), socket.unit.drop_message.data(), socket.unit.drop_message.size(),
+                   MSG_DONTWAIT | MSG_NOSIGNAL);
+    }
+    socket.drop_log.drop(
+        now,
+        fmt::format("drop connection from [{}]:{} on [{}]:{} socket={} reason={} startups={}",
+                    conn.peer.ip_text(), conn.peer.port(), conn.local.ip_text(), conn.local.port(),
+                    socket.unit.name, policy::to_string(*decision.reason), startups_text()),
+        socket.unit.name);
+    return;  // conn.fd closes here
+  }
+
+  ServicePlan& plan = *socket.service;
+  ++socket.accept_counter;
+  std::string name = instance_name(socket.unit.service, socket.accept_counter,
+                                   activation::instance_part(conn.local, conn.peer, conn.fd.get()));
+  activation::SpawnPlan spawn = plan.base;
+  if (plan.instance_specifiers) {
+    // The template names the instance (%i, %I, ...): instantiate it for this connection. Rare
+    // in practice; the common templates (sshd -i, git daemon) skip this.
+    std::string instance = name.substr(name.find('@') + 1);
+    instance = instance.substr(0, instance.rfind('.'));
+    std::vector<units::Diagnostic> diags;
+    units::ServiceUnit unit = units::instantiate(plan.unit, instance, diags);
+    auto specific = make_plan(unit, plan_context_, &plan);
+    if (!specific) {
+      spawn_failed(socket.unit.name, name, peer_text, decision.instance,
+                   Error{EINVAL, specific.error().message}, now);
+      return;
+    }
+    spawn = (*specific)->base;
+  }
+  UniqueFd capture_daemon_end, capture_child_end;
+  if (plan.captures_output()) {
+    auto pair = activation::make_record_pipe();
+    if (!pair) {
+      // Counted and logged like any failed spawn; EMFILE here pauses the listeners too.
+      spawn_failed(socket.unit.name, name, peer_text, decision.instance, pair.error(), now);
+      return;
+    }
+    capture_daemon_end = std::move(pair->first);
+    capture_child_end = std::move(pair->second);
+  }
+  std::optional<std::pair<std::string, unsigned>> remote;
+  if (ip_peer) remote.emplace(conn.peer.ip_text(), conn.peer.port());
+  spawn =
+      connection_spawn(plan, std::move(spawn), {conn.fd.get(), capture_child_end.get(), dev_null_},
+                       std::move(remote), socket.unit.file_descriptor_name);
+  auto instance = std::make_unique<Instance>();
+  instance->name = std::move(name);
+  instance->socket = socket.unit.name;
+  instance->role = Instance::Role::connection;
+  instance->owner = this;
+  instance->peer = peer_text;
+  if (ip_peer) instance->remote_ip = conn.peer.ip_text();
+  instance->admission = decision.instance;
+  instance->plan = socket.service;
+  instance->started = now;
+  prepare_runtime_directories(plan, instance->name);
+  launch(socket, std::move(instance), std::move(spawn), std::move(capture_daemon_end), now);
+  // usherd's copies of the connection and of the capture's child end close here: the child
+  // has its own (its fd table was copied at the clone).
+}
+
+void ConnectionPath::launch(Socket& socket, std::unique_ptr<Instance> instance,
+                            activation::SpawnPlan&& spawn, UniqueFd output,
+                            Clock::time_point accepted_at) {
+  // launch() returns once the child exists; it prepares and execs on another core while the
+  // loop accepts the next connection. The instance is tracked at once (a service without
+  // readiness ends its startup here, before the next admission); the state file and the
+  // accept lines wait for the end of the batch.
+  auto launched = launcher_.launch(std::move(spawn), socket.launch_group, accepted_at);
+  Clock::time_point spawned_at = Clock::now();
+  if (!launched) {
+    spawn_failed(socket.unit.name, instance->name, instance->peer, instance->admission,
+                 launched.error(), spawned_at, true);
+    return;
+  }
+  spawn_seconds_.observe(seconds_between(accepted_at, spawned_at));
+  instance->pid = launched->pid;
+  instance->pidfd = std::move(launched->pidfd);
+  identify(*instance);
+  instance->started_wall = std::chrono::system_clock::now();
+  if (output)
+    instance->output = std::make_unique<asio::posix::stream_descriptor>(io_, output.release());
+  Instance& ref = instances_.track(std::move(instance));
+  if (ref.output) readiness_.watch_output(ref);
+  if (!ref.plan->declares_readiness) {
+    // No readiness signal declared: the startup ends when the process is started (its exec
+    // is not waited for; one that fails is a failed spawn when the process ends). usherd
+    // --check warned that MaxStartups cannot see this service.
+    readiness_.mark_ready(ref, "exec", spawned_at);
+  } else if (auto timeout = startup_timeout(socket); timeout.count() > 0) {
+    readiness_.arm_startup_timeout(ref, timeout);
+  }
+  // After mark_ready: an instance ready at exec is recorded ready in its one line.
+  instances_.persist(ref, StateFile::Event::spawned);
+  launched_.push_back(ref.key);
+  spares_wanted_ = true;
+}
+
+void ConnectionPath::finish_launches() {
+  if (launched_.empty()) return;
+  std::vector<std::uint64_t> started;
+  started.swap(launched_);
+  // The '+' lines are on disk before the accept lines are logged: an instance anyone saw
+  // accepted is re-adopted after a crash.
+  instances_.flush_state();
+  if (spdlog::should_log(spdlog::level::info)) {
+    for (std::uint64_t key : started) {
+      const Instance* instance = instances_.find(key);
+      if (instance == nullptr) continue;
+      log_structured(
+          spdlog::level::info,
+          fmt::format("accept socket={} peer={} instance={} pid={} startups={}", instance->socket,
+                      instance->peer, instance->name, instance->pid, startups_text()),
+          instance->name, instance->socket, instance->remote_ip);
+    }
+  }
+  host_.changed();
+}
+
+void ConnectionPath::refill_spare() {
+  // The next connection's process is cloned ahead of it: the clone, its session and the
+  // closing of usherd's fds happen off the path between that accept and that exec
+  // (activation::Launcher::prestart). Not right after a launch: the spare just woken is
+  // queued on the loop's own core (the kernel places a woken task beside its waker), and would
+  // wait for the clone of its successor. An instance's exit is the time: at the pace of one
+  // connection after another, what was launched has exec'd by then and the next connection is
+  // still on its way; the housekeeping tick refills after long-lived instances. Queued behind the
+  // handlers already ready, so connections waiting are accepted first. One spare, and only
+  // once usherd has launched a connection: an Accept=no-only usherd never keeps one.
+  if (!spares_wanted_ || spare_queued_ || host_.stopping() || launcher_.has_spare()) return;
+  spare_queued_ = true;
+  asio::post(io_, [this] {
+    spare_queued_ = false;
+    // While launched children are still starting the spare would not be used (see
+    // Launcher::launch); the exit that leaves none starting refills it.
+    if (host_.stopping() || launcher_.starting() > 0) return;
+    if (auto made = launcher_.prestart(); !made)
+      spdlog::debug("spare process: {} (connections clone their own)", made.error().to_string());
+  });
+}
+
+void ConnectionPath::spawn_failed(const std::string& socket, const std::string& name,
+                                  const std::string& peer,
+                                  std::optional<policy::InstanceId> admission, const Error& error,
+                                  Clock::time_point now, bool launch_failed) {
+  ++spawn_failures_;
+  if (admission) admission_->spawn_failed(*admission);
+  std::string message = fmt::format("spawn instance={} socket={} peer={} failed: {}", name, socket,
+                                    peer, error.to_string());
+  Socket* state = listeners_.find(socket);
+  if (state == nullptr) {
+    spdlog::error("{}", message);
+    return;
+  }
+  state->drop_log.drop(now, message, socket);
+  // Out of fds (or memory) in the spawn, or no process to be had (a launch's EAGAIN: the
+  // kernel's process limits, or too many children still starting; a child's own EAGAIN is
+  // its user's LimitNPROC=): the next accept would only fail the same way.
+  if (is_fd_exhaustion(error.code) || (launch_failed && error.code == EAGAIN))
+    listeners_.pause_all(*state, error.code);
+}
+
+void ConnectionPath::housekeeping(Clock::time_point now) {
+  for (const auto& stalled : launcher_.launched_before(now - kExecDeadline)) {
+    Instance* instance = instances_.find_by_pid(stalled.pid);
+    if (instance == nullptr || instance->exec_overdue) continue;
+    instance->exec_overdue = true;
+    (void)activation::send_signal(instance->pidfd.get(), SIGKILL);
+    // A failed spawn (its startup slot freed now, its source not penalised), logged once.
+    spawn_failed(
+        instance->socket, instance->name, instance->peer, instance->admission,
+        Error{ETIMEDOUT, fmt::format("no execve {:.1f}s after its launch (stopped, or stuck on "
+                                     "WorkingDirectory= or the binary's file system); killed",
+                                     seconds_between(stalled.launched, now))},
+        now);
+    instance->admission.reset();
+  }
+  refill_spare();
+}
+
+void ConnectionPath::instance_ready(Instance& instance, const char* via, Clock::time_point now) {
+  if (instance.admission) admission_->mark_ready(*instance.admission, now);
+  // "unknown": an adopted instance whose readiness cannot be seen; no duration to count.
+  if (std::string_view(via) != "unknown")
+    startup_seconds_[instance.socket].observe(seconds_between(instance.started, now));
+  host_.changed();
+}
+
+void ConnectionPath::instance_ended(Instance& instance, const EndStatus& status,
+                                    Clock::time_point now) {
+  bool never_ran = false;
+  if (status) {
+    if (auto failure = launcher_.take_failure(instance.pid)) {
+      // It never reached its execve (launched without waiting for it): a failed spawn, as
+      // if the clone itself had failed. Not an instance that ended before ready: its source
+      // is not penalised.
+      spawn_failed(instance.socket, instance.name, instance.peer, instance.admission, *failure,
+                   now);
+      instance.admission.reset();
+      never_ran = true;
+    }
+  }
+  if (instance.admission) {
+    policy::Outcome outcome = policy::Outcome::exited;
+    if (instance.timed_out)
+      outcome = policy::Outcome::startup_timeout;
+    else if (status && status->signaled)
+      outcome = policy::Outcome::killed_by_signal;
+    admission_->release(*instance.admission, outcome, now);
+  }
+  if (!never_ran) log_end(instance, status, now);
+}
+
+void ConnectionPath::adopt(Instance& instance, Socket& socket, Clock::time_point now) {
+  instance.owner = this;
+  instance.role = Instance::Role::connection;
+  instance.plan = socket.service;
+  auto peer = policy::IpAddress::parse(instance.remote_ip);
+  instance.admission = admission_->adopt(socket.policy_id, peer ? *peer : policy::IpAddress(),
+                                         instance.state != Instance::State::starting, now);
+  if (instance.state == Instance::State::starting)
+    readiness_.resume_startup(instance,
+                              socket.unit.startup_timeout.value_or(default_startup_timeout_), now);
+}
+
+void ConnectionPath::shutdown() {
+  launcher_.discard_spare();
+  std::vector<std::uint64_t> starting;
+  for (const auto& [key, inst] : instances_.all())
+    if (inst->role == Instance::Role::connection &&
+        (inst->state == Instance::State::starting || inst->stopping_by_itself))
+      starting.push_back(key);
+  for (auto key : starting) {
+    Instance& inst = *instances_.find(key);
+    int signal = inst.plan ? inst.plan->unit.kill_signal : SIGTERM;
+    instances_.stop(inst, signal, std::chrono::seconds(5));
+  }
+}
+
+}  // namespace usherd::supervisor
