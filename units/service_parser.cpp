@@ -138,6 +138,12 @@ constexpr Word<RuntimeDirectoryPreserve> kPreserve[] = {
     {"on", RuntimeDirectoryPreserve::yes}};
 constexpr std::string_view kPreserveReason = "expected no, yes or restart";
 
+// X-ExitStatusOutcomes=: the table that maps an instance's end to its source's penalty.
+Result<policy::ExitStatusOutcomes> parse_exit_status_outcomes(std::string_view text) {
+  if (auto table = policy::parse_exit_status_outcomes(text)) return *table;
+  return fail("expected openssh or legacy");
+}
+
 // UMask=: octal, at most 0777.
 Result<mode_t> parse_umask(std::string_view text) {
   auto m = parse_mode(text);
@@ -373,6 +379,8 @@ constexpr KeyRow<ServiceState> kServiceRows[] = {
      set<&S::runtime_directory_preserve, Enum<kPreserve, &kPreserveReason>>},
     {"NoNewPrivileges", Support::honoured, set<&S::no_new_privileges, Bool>},
     {"X-ReadyLog", Support::extension, set<&S::ready_log, OrReset<Raw>>},
+    {"X-ExitStatusOutcomes", Support::extension,
+     set<&S::exit_status_outcomes, OrReset<Value<parse_exit_status_outcomes>>>},
 };
 
 const SectionTable<ServiceState>& service_table() {
