@@ -207,7 +207,8 @@ bool AdmissionEngine::spawn_failed(InstanceId instance) {
   return true;
 }
 
-Released AdmissionEngine::release(InstanceId instance, Outcome outcome, TimePoint now) {
+Released AdmissionEngine::release(InstanceId instance, const InstanceEnd& end,
+                                  ExitStatusOutcomes table, TimePoint now) {
   Released released;
   auto it = instances_.find(instance);
   if (it == instances_.end()) return released;
@@ -216,20 +217,24 @@ Released AdmissionEngine::release(InstanceId instance, Outcome outcome, TimePoin
   const IpAddress peer = it->second.peer;
   const bool exempt = it->second.exempt;
   forget(it);
+  // Like sshd's listener, which forgets a child once it reports "auth done": only an end
+  // before readiness says anything about the source.
   if (released.was_ready || exempt) return released;
+  released.penalty = penalty_for(end, table);
+  if (released.penalty) released.record = penalties_.penalise(peer, *released.penalty, now);
+  return released;
+}
+
+Released AdmissionEngine::release(InstanceId instance, Outcome outcome, TimePoint now) {
   switch (outcome) {
     case Outcome::startup_timeout:
-      released.penalty = PenaltyKind::grace_exceeded;
-      break;
+      return release(instance, InstanceEnd::startup_timeout(), ExitStatusOutcomes::legacy, now);
     case Outcome::killed_by_signal:
-      released.penalty = PenaltyKind::crash;
-      break;
+      return release(instance, InstanceEnd::killed(0), ExitStatusOutcomes::legacy, now);
     case Outcome::exited:
-      released.penalty = PenaltyKind::noauth;
       break;
   }
-  released.record = penalties_.penalise(peer, *released.penalty, now);
-  return released;
+  return release(instance, InstanceEnd::exited(0), ExitStatusOutcomes::legacy, now);
 }
 
 std::optional<InstanceId> AdmissionEngine::adopt(SocketId id, const IpAddress& peer, bool ready,

@@ -26,9 +26,10 @@
 // Lifecycle of an admitted connection (an instance): admit() returns its InstanceId and it
 // counts as a startup and a live instance; mark_ready() ends the startup; spawn_failed()
 // forgets it and counts a spawn-failed drop; release() forgets it and, if it ended before it
-// was ready, penalises its block: startup timeout -> grace-exceeded, killed by a signal ->
-// crash, exit -> noauth. ExemptSources are never penalised. adopt() re-enters instances that
-// survived a supervisor restart, without applying any rule.
+// was ready, penalises its block with what its service's exit-outcome table says
+// (exit_outcomes.h: OpenSSH 10's for sshd, exit -> noauth and signal -> crash otherwise;
+// startup timeout -> grace-exceeded in both). ExemptSources are never penalised. adopt() re-enters
+// instances that survived a supervisor restart, without applying any rule.
 //
 // Reconfiguration: reconfigure() replaces the global config; add/update/remove_socket change
 // sockets while live instances keep counting. A removed socket's instances count globally
@@ -50,6 +51,7 @@
 #include "policy/address.h"
 #include "policy/admission_config.h"
 #include "policy/drop_reason.h"
+#include "policy/exit_outcomes.h"
 #include "policy/penalty_box.h"
 #include "policy/random_source.h"
 #include "policy/rate_limit.h"
@@ -154,7 +156,12 @@ class AdmissionEngine {
   bool mark_ready(InstanceId instance, TimePoint now);
   /// Forgets an admitted instance that could not be started; counts a spawn-failed drop.
   bool spawn_failed(InstanceId instance);
-  /// Forgets an instance that ended, penalising its block if it ended before ready.
+  /// Forgets an instance that ended, penalising its block if it ended before ready: the
+  /// penalty table maps end to (exit_outcomes.h), none when the table says so.
+  Released release(InstanceId instance, const InstanceEnd& end, ExitStatusOutcomes table,
+                   TimePoint now);
+  /// release() with the legacy table: exited -> noauth, killed -> crash, timeout ->
+  /// grace-exceeded.
   Released release(InstanceId instance, Outcome outcome, TimePoint now);
   /// Tracks an instance that survived a restart, without applying any rule; nullopt if the
   /// socket is unknown.

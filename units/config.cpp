@@ -124,4 +124,30 @@ StdOutput ServiceUnit::effective_standard_error() const {
   return effective_standard_output();
 }
 
+namespace {
+
+std::string_view file_name(std::string_view path) {
+  std::size_t slash = path.rfind('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+bool is_sshd_program(std::string_view path) {
+  std::string_view name = file_name(path);
+  return name == "sshd" || name == "sshd-session";
+}
+
+}  // namespace
+
+bool ServiceUnit::runs_sshd() const {
+  if (exec_start.empty()) return false;
+  const ExecCommand& command = exec_start.front();
+  return is_sshd_program(command.path) ||
+         (!command.argv.empty() && is_sshd_program(command.argv.front()));
+}
+
+policy::ExitStatusOutcomes ServiceUnit::effective_exit_status_outcomes() const {
+  if (exit_status_outcomes) return *exit_status_outcomes;
+  return runs_sshd() ? policy::ExitStatusOutcomes::openssh : policy::ExitStatusOutcomes::legacy;
+}
+
 }  // namespace usherd::units

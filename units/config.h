@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "policy/address.h"
+#include "policy/exit_outcomes.h"
 #include "policy/max_startups.h"
 #include "policy/penalties.h"
 #include "units/unit_file.h"
@@ -204,6 +205,8 @@ struct ServiceUnit {
       RuntimeDirectoryPreserve::no;      ///< …Preserve=.
   bool no_new_privileges = false;        ///< NoNewPrivileges=.
   std::optional<std::string> ready_log;  ///< X-ReadyLog= (a PCRE2 pattern, uncompiled).
+  /// X-ExitStatusOutcomes= as written (unset: chosen by runs_sshd()).
+  std::optional<policy::ExitStatusOutcomes> exit_status_outcomes;
 
   /// StandardOutput= after systemd's inherit rule: socket when stdin is the socket, else journal.
   StdOutput effective_standard_output() const;
@@ -211,6 +214,12 @@ struct ServiceUnit {
   StdOutput effective_standard_error() const;
   /// True when the service signals readiness (Type=notify or X-ReadyLog=).
   bool declares_readiness() const { return type == ServiceType::notify || ready_log.has_value(); }
+  /// True when the first ExecStart= runs OpenSSH's sshd or sshd-session (by the executable's
+  /// or argv[0]'s file name), whose exit status says how a connection ended.
+  bool runs_sshd() const;
+  /// The exit-outcome table of this service's instances: X-ExitStatusOutcomes=, else openssh
+  /// for a service that runs sshd, else legacy.
+  policy::ExitStatusOutcomes effective_exit_status_outcomes() const;
 };
 
 /// usherd.conf: the global policy and the metrics listener.

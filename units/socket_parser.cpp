@@ -1,10 +1,12 @@
 // [Socket] keys (systemd.socket(5)) and usherd's X- extensions, and the checks that decide
-// whether a socket unit can be loaded (systemd's socket_verify()).
+// whether a socket unit can be loaded (systemd's socket_verify()). The keys are one table
+// (key_table.h), a row per key.
 #include <algorithm>
-#include <array>
 
 #include "policy/address.h"
 #include "policy/max_startups.h"
+#include "units/key_kinds.h"
+#include "units/key_table.h"
 #include "units/listen_address.h"
 #include "units/parse_context.h"
 #include "units/unit_parser.h"
@@ -18,51 +20,47 @@ namespace {
 
 // systemd.socket(5) keys usherd has no mechanism for: accepted with a warning, so a unit that
 // relies on one is noticed.
-constexpr std::array<std::string_view, 30> kUnsupportedSocketKeys = {"ListenFIFO",
-                                                                     "ListenSpecial",
-                                                                     "ListenNetlink",
-                                                                     "ListenMessageQueue",
-                                                                     "ListenUSBFunction",
-                                                                     "SocketProtocol",
-                                                                     "BindToDevice",
-                                                                     "Writable",
-                                                                     "FlushPending",
-                                                                     "KeepAliveTimeSec",
-                                                                     "KeepAliveIntervalSec",
-                                                                     "KeepAliveProbes",
-                                                                     "Priority",
-                                                                     "DeferAcceptSec",
-                                                                     "ReceiveBuffer",
-                                                                     "SendBuffer",
-                                                                     "IPTOS",
-                                                                     "IPTTL",
-                                                                     "Mark",
-                                                                     "PipeSize",
-                                                                     "Transparent",
-                                                                     "Broadcast",
-                                                                     "PassCredentials",
-                                                                     "PassSecurity",
-                                                                     "PassPacketInfo",
-                                                                     "Timestamping",
-                                                                     "TCPCongestion",
-                                                                     "Symlinks",
-                                                                     "SmackLabel",
-                                                                     "PollLimitIntervalSec"};
+constexpr std::string_view kUnsupportedSocketKeys[] = {"ListenFIFO",
+                                                       "ListenSpecial",
+                                                       "ListenNetlink",
+                                                       "ListenMessageQueue",
+                                                       "ListenUSBFunction",
+                                                       "SocketProtocol",
+                                                       "BindToDevice",
+                                                       "Writable",
+                                                       "FlushPending",
+                                                       "KeepAliveTimeSec",
+                                                       "KeepAliveIntervalSec",
+                                                       "KeepAliveProbes",
+                                                       "Priority",
+                                                       "DeferAcceptSec",
+                                                       "ReceiveBuffer",
+                                                       "SendBuffer",
+                                                       "IPTOS",
+                                                       "IPTTL",
+                                                       "Mark",
+                                                       "PipeSize",
+                                                       "Transparent",
+                                                       "Broadcast",
+                                                       "PassCredentials",
+                                                       "PassSecurity",
+                                                       "PassPacketInfo",
+                                                       "Timestamping",
+                                                       "TCPCongestion",
+                                                       "Symlinks",
+                                                       "SmackLabel",
+                                                       "PollLimitIntervalSec"};
 
 // Keys about the socket unit's own helper processes and slices, which usherd does not run.
-constexpr std::array<std::string_view, 9> kSilentSocketKeys = {"ExecStartPre",
-                                                               "ExecStartPost",
-                                                               "ExecStopPre",
-                                                               "ExecStopPost",
-                                                               "TimeoutSec",
-                                                               "Slice",
-                                                               "PollLimitBurst",
-                                                               "SELinuxContextFromNet",
-                                                               "MessageQueueMaxMessages"};
-
-bool in(const auto& table, std::string_view key) {
-  return std::find(table.begin(), table.end(), key) != table.end();
-}
+constexpr std::string_view kSilentSocketKeys[] = {"ExecStartPre",
+                                                  "ExecStartPost",
+                                                  "ExecStopPre",
+                                                  "ExecStopPost",
+                                                  "TimeoutSec",
+                                                  "Slice",
+                                                  "PollLimitBurst",
+                                                  "SELinuxContextFromNet",
+                                                  "MessageQueueMaxMessages"};
 
 // FileDescriptorName=: at most 255 printable ASCII characters, no ':' (sd_listen_fds(3)
 // separates names with ':').
@@ -74,192 +72,100 @@ bool is_valid_fd_name(std::string_view name) {
   return true;
 }
 
-std::optional<unsigned> parse_count(const Entry& entry, ParseContext& context, unsigned min = 0) {
-  auto value = parse_unsigned(entry.value, UINT32_MAX);
-  if (!value || *value < min) {
-    context.invalid(entry,
-                    value ? "must be at least " + std::to_string(min) : value.error().message);
-    return std::nullopt;
-  }
-  return static_cast<unsigned>(*value);
-}
-
-void apply_cidr_list(std::vector<policy::Cidr>& list, const Entry& entry, ParseContext& context) {
-  if (entry.value.empty()) {
-    list.clear();
-    return;
-  }
-  auto parsed = policy::parse_cidr_list(entry.value);
-  if (!parsed) {
-    context.invalid(entry, parsed.error());
-    return;
-  }
-  list.insert(list.end(), parsed->begin(), parsed->end());
-}
-
+// What the [Socket] rows write: the unit, and what is resolved after the last entry.
 struct SocketState {
-  SocketUnit socket;
+  SocketUnit unit;
   std::optional<std::string> explicit_service;
   std::optional<std::string> fd_name;
 };
 
-void apply_socket_entry(SocketState& state, const Entry& entry, ParseContext& context) {
-  SocketUnit& s = state.socket;
-  const std::string& key = entry.key;
-  auto listen = [&](SocketType type) {
-    if (entry.value.empty()) {
-      s.listen.clear();
-      return;
-    }
-    auto value = context.expand(entry);
-    if (!value) return;
-    auto address = parse_listen_address(*value, type);
-    if (!address) {
-      context.invalid(entry, address.error().message);
-      return;
-    }
-    address->text = *value;
-    s.listen.push_back(std::move(*address));
-  };
-  auto boolean = [&](bool& field) {
-    if (auto b = context.boolean(entry)) field = *b;
-  };
-  auto mode = [&](mode_t& field) {
-    auto m = parse_mode(entry.value);
-    if (!m) {
-      context.invalid(entry, m.error().message);
-      return;
-    }
-    field = *m;
-  };
+// BindIPv6Only=: default, both, ipv6-only, or (as systemd also accepts) a boolean: yes means
+// ipv6-only, no means both.
+Result<BindIPv6Only> parse_bind_ipv6_only(std::string_view text) {
+  if (text == "default") return BindIPv6Only::system_default;
+  if (text == "both") return BindIPv6Only::both;
+  if (text == "ipv6-only") return BindIPv6Only::ipv6_only;
+  if (auto b = parse_boolean(text)) return *b ? BindIPv6Only::ipv6_only : BindIPv6Only::both;
+  return fail("expected default, both or ipv6-only");
+}
 
-  if (key == "ListenStream") return listen(SocketType::stream);
-  if (key == "ListenDatagram") return listen(SocketType::datagram);
-  if (key == "ListenSequentialPacket") return listen(SocketType::seqpacket);
-  if (key == "Accept") return boolean(s.accept);
-  if (key == "Service") {
-    auto value = context.expand(entry);
-    if (!value) return;
-    auto name = parse_unit_name(*value);
-    if (!name || name->suffix != "service") {
-      context.invalid(entry, "not a service unit name");
-      return;
-    }
-    if (name->is_template()) {
-      context.invalid(entry, "a template cannot be started without an instance");
-      return;
-    }
-    state.explicit_service = name->name;
-    return;
-  }
-  if (key == "MaxConnections") {
-    if (auto n = parse_count(entry, context, 1)) s.max_connections = *n;
-    return;
-  }
-  if (key == "MaxConnectionsPerSource") {
-    if (auto n = parse_count(entry, context)) s.max_connections_per_source = *n;
-    return;
-  }
-  if (key == "Backlog") {
-    if (auto n = parse_count(entry, context)) s.backlog = *n;
-    return;
-  }
-  if (key == "BindIPv6Only") {
-    if (entry.value == "default") {
-      s.bind_ipv6_only = BindIPv6Only::system_default;
-    } else if (entry.value == "both") {
-      s.bind_ipv6_only = BindIPv6Only::both;
-    } else if (entry.value == "ipv6-only") {
-      s.bind_ipv6_only = BindIPv6Only::ipv6_only;
-    } else if (auto b = parse_boolean(entry.value)) {
-      // systemd accepts a boolean too: yes means ipv6-only, no means both.
-      s.bind_ipv6_only = *b ? BindIPv6Only::ipv6_only : BindIPv6Only::both;
-    } else {
-      context.invalid(entry, "expected default, both or ipv6-only");
-    }
-    return;
-  }
-  if (key == "ReusePort") return boolean(s.reuse_port);
-  if (key == "FreeBind") return boolean(s.free_bind);
-  if (key == "KeepAlive") return boolean(s.keep_alive);
-  if (key == "NoDelay") return boolean(s.no_delay);
-  if (key == "RemoveOnStop") return boolean(s.remove_on_stop);
-  if (key == "SocketUser" || key == "SocketGroup") {
-    auto& field = key == "SocketUser" ? s.socket_user : s.socket_group;
-    if (entry.value.empty()) {
-      field.reset();
-      return;
-    }
-    if (auto value = context.expand(entry)) field = std::move(*value);
-    return;
-  }
-  if (key == "SocketMode") return mode(s.socket_mode);
-  if (key == "DirectoryMode") return mode(s.directory_mode);
-  if (key == "FileDescriptorName") {
-    if (entry.value.empty()) {
-      state.fd_name.reset();
-      return;
-    }
-    auto value = context.expand(entry);
-    if (!value) return;
-    if (!is_valid_fd_name(*value)) {
-      context.invalid(entry, "at most 255 printable characters, no ':'");
-      return;
-    }
-    state.fd_name = std::move(*value);
-    return;
-  }
-  if (key == "TriggerLimitIntervalSec") {
-    auto d = parse_timespan(entry.value);
-    if (!d) return context.invalid(entry, d.error().message);
-    s.trigger_limit_interval = *d;
-    return;
-  }
-  if (key == "TriggerLimitBurst") {
-    if (auto n = parse_count(entry, context)) s.trigger_limit_burst = *n;
-    return;
-  }
-  if (key == "IPAddressAllow") return apply_cidr_list(s.ip_address_allow, entry, context);
-  if (key == "IPAddressDeny") return apply_cidr_list(s.ip_address_deny, entry, context);
-  if (key == "X-MaxStartups") {
-    if (entry.value.empty()) {
-      s.max_startups.reset();
-      return;
-    }
-    auto m = policy::MaxStartups::parse(entry.value);
-    if (!m) return context.invalid(entry, m.error());
-    s.max_startups = *m;
-    return;
-  }
-  if (key == "X-PerSourceMaxStartups") {
-    auto m = policy::parse_per_source_max_startups(entry.value);
-    if (!m) return context.invalid(entry, m.error());
-    s.per_source_max_startups = *m;
-    return;
-  }
-  if (key == "X-StartupTimeoutSec") {
-    if (entry.value.empty()) {
-      s.startup_timeout.reset();
-      return;
-    }
-    auto d = parse_timespan(entry.value);
-    if (!d) return context.invalid(entry, d.error().message);
-    s.startup_timeout = *d;
-    return;
-  }
-  if (key == "X-DropMessage") {
-    auto text = c_unescape(entry.value);
-    if (!text) return context.invalid(entry, text.error().message);
-    s.drop_message = std::move(*text);
-    return;
-  }
-  if (in(kSilentSocketKeys, key)) return;
-  if (in(kUnsupportedSocketKeys, key)) {
-    context.sink.warning(entry.file, entry.line, key + "= is not supported by usherd, ignoring.");
-    return;
-  }
-  if (is_sandboxing_key(key)) return context.not_enforced(entry);
-  context.unknown_key(entry);
+// Listen*=: one address each, in order (the LISTEN_FDS order); empty resets the list.
+template <SocketType Type>
+void listen(SocketState& state, const Entry& entry, ParseContext& context) {
+  if (entry.value.empty()) return state.unit.listen.clear();
+  auto value = context.expand(entry);
+  if (!value) return;
+  auto address = parse_listen_address(*value, Type);
+  if (!address) return context.invalid(entry, address.error().message);
+  address->text = *value;
+  state.unit.listen.push_back(std::move(*address));
+}
+
+// Service=: a non-template service to activate instead of the socket's namesake.
+void service(SocketState& state, const Entry& entry, ParseContext& context) {
+  auto value = context.expand(entry);
+  if (!value) return;
+  auto name = parse_unit_name(*value);
+  if (!name || name->suffix != "service") return context.invalid(entry, "not a service unit name");
+  if (name->is_template())
+    return context.invalid(entry, "a template cannot be started without an instance");
+  state.explicit_service = name->name;
+}
+
+// FileDescriptorName=: resolved after the last entry (the default depends on Accept=).
+void fd_name(SocketState& state, const Entry& entry, ParseContext& context) {
+  if (entry.value.empty()) return state.fd_name.reset();
+  auto value = context.expand(entry);
+  if (!value) return;
+  if (!is_valid_fd_name(*value))
+    return context.invalid(entry, "at most 255 printable characters, no ':'");
+  state.fd_name = std::move(*value);
+}
+
+using S = SocketUnit;
+using Support = KeySupport;
+
+// [Socket]: systemd.socket(5), then usherd's X- keys (usherd.socket(5)).
+constexpr KeyRow<SocketState> kSocketRows[] = {
+    {"ListenStream", Support::honoured, listen<SocketType::stream>},
+    {"ListenDatagram", Support::honoured, listen<SocketType::datagram>},
+    {"ListenSequentialPacket", Support::honoured, listen<SocketType::seqpacket>},
+    {"Accept", Support::honoured, set<&S::accept, Bool>},
+    {"Service", Support::honoured, service},
+    {"MaxConnections", Support::honoured, set<&S::max_connections, Count<1>>},
+    {"MaxConnectionsPerSource", Support::honoured, set<&S::max_connections_per_source, Count<0>>},
+    {"Backlog", Support::honoured, set<&S::backlog, Count<0>>},
+    {"BindIPv6Only", Support::honoured, set<&S::bind_ipv6_only, Value<parse_bind_ipv6_only>>},
+    {"ReusePort", Support::honoured, set<&S::reuse_port, Bool>},
+    {"FreeBind", Support::honoured, set<&S::free_bind, Bool>},
+    {"KeepAlive", Support::honoured, set<&S::keep_alive, Bool>},
+    {"NoDelay", Support::honoured, set<&S::no_delay, Bool>},
+    {"RemoveOnStop", Support::honoured, set<&S::remove_on_stop, Bool>},
+    {"SocketUser", Support::honoured, set<&S::socket_user, OrReset<Text>>},
+    {"SocketGroup", Support::honoured, set<&S::socket_group, OrReset<Text>>},
+    {"SocketMode", Support::honoured, set<&S::socket_mode, Value<parse_mode>>},
+    {"DirectoryMode", Support::honoured, set<&S::directory_mode, Value<parse_mode>>},
+    {"FileDescriptorName", Support::honoured, fd_name},
+    {"TriggerLimitIntervalSec", Support::honoured,
+     set<&S::trigger_limit_interval, Value<timespan>>},
+    {"TriggerLimitBurst", Support::honoured, set<&S::trigger_limit_burst, Count<0>>},
+    {"IPAddressAllow", Support::honoured, set<&S::ip_address_allow, CidrList>},
+    {"IPAddressDeny", Support::honoured, set<&S::ip_address_deny, CidrList>},
+    {"X-MaxStartups", Support::extension,
+     set<&S::max_startups, OrReset<Value<policy::MaxStartups::parse>>>},
+    {"X-PerSourceMaxStartups", Support::extension,
+     set<&S::per_source_max_startups, Value<policy::parse_per_source_max_startups>>},
+    {"X-StartupTimeoutSec", Support::extension, set<&S::startup_timeout, OrReset<Value<timespan>>>},
+    {"X-DropMessage", Support::extension, set<&S::drop_message, Value<c_unescape>>},
+};
+
+const SectionTable<SocketState>& socket_table() {
+  // Built on first use: the sandboxing group lives in another file.
+  static const KeyGroup groups[] = {{kSilentSocketKeys, Support::ignored},
+                                    {kUnsupportedSocketKeys, Support::unsupported},
+                                    sandboxing_group()};
+  static const SectionTable<SocketState> table = {"Socket", kSocketRows, groups};
+  return table;
 }
 
 }  // namespace
@@ -270,7 +176,7 @@ std::optional<SocketUnit> parse_socket_unit(const UnitName& name, const std::str
   DiagnosticSink sink(diagnostics);
   ParseContext context{name, sink};
   SocketState state;
-  SocketUnit& s = state.socket;
+  SocketUnit& s = state.unit;
   s.name = name.name;
   s.path = path;
   for (const Entry& entry : entries) {
@@ -278,7 +184,7 @@ std::optional<SocketUnit> parse_socket_unit(const UnitName& name, const std::str
                                         entry.file) == s.info.drop_ins.end())
       s.info.drop_ins.push_back(entry.file);
     if (entry.section == "Socket") {
-      apply_socket_entry(state, entry, context);
+      if (!apply_key(socket_table(), state, entry, context)) context.unknown_key(entry);
     } else if (!apply_unit_entry(s.info, entry, context)) {
       context.unknown_key(entry);
     }
@@ -326,6 +232,13 @@ std::optional<SocketUnit> parse_socket_text(const UnitName& name, const std::str
                                             std::vector<Diagnostic>& diagnostics) {
   auto entries = parse_unit_text(text, path, kSocketSections, diagnostics);
   return parse_socket_unit(name, path, entries, diagnostics);
+}
+
+std::vector<KnownKey> known_socket_keys() {
+  std::vector<KnownKey> keys;
+  list_unit_keys(keys);
+  list_keys(socket_table(), keys);
+  return keys;
 }
 
 }  // namespace usherd::units

@@ -4,6 +4,7 @@
 
 #include "tests/catch.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -719,4 +720,52 @@ TEST_CASE("IP rules do not apply to a peer without an IP address", "[policy][adm
   // Per-source limits still apply, per key: one local user does not use up another's.
   CHECK(reason_of(engine.admit(socket, uid0, t0, never, false)) == "per-source-connections");
   CHECK(reason_of(engine.admit(socket, uid65534, t0, never, false)) == "admitted");
+}
+
+TEST_CASE("an sshd instance's end before ready penalises as OpenSSH 10's listener",
+          "[policy][admission][life]") {
+  using usherd::policy::ExitStatusOutcomes;
+  using usherd::policy::InstanceEnd;
+  auto [end, kind] = GENERATE(table<InstanceEnd, std::optional<PenaltyKind>>({
+      {InstanceEnd::exited(0), std::nullopt},
+      {InstanceEnd::exited(5), PenaltyKind::authfail},
+      {InstanceEnd::exited(7), PenaltyKind::invalid_user},
+      {InstanceEnd::exited(255), PenaltyKind::noauth},
+      {InstanceEnd::killed(9), std::nullopt},
+      {InstanceEnd::killed(11), PenaltyKind::crash},
+      {InstanceEnd::startup_timeout(), PenaltyKind::grace_exceeded},
+  }));
+  GlobalConfig global;
+  global.penalties = *usherd::policy::PenaltyConfig::parse("min:0.5s authfail:1.5s");
+  AdmissionEngine engine(global);
+  const auto socket = engine.add_socket({});
+  ScriptedRandom never{};
+  const auto peer = ip("198.51.100.9");
+  auto decision = engine.admit(socket, peer, t0, never);
+  REQUIRE(decision.admitted());
+  const auto released =
+      engine.release(*decision.instance, end, ExitStatusOutcomes::openssh, t0 + 1s);
+  CHECK(released.found);
+  CHECK(released.penalty == kind);
+  const auto penalised = engine.penalised_sources(t0 + 1s);
+  CHECK(penalised.size() == (kind ? 1u : 0u));
+  if (kind == PenaltyKind::authfail) {
+    // Sub-second precision: refused for 1.5 s, not 1 s or 2 s.
+    CHECK(reason_of(engine.admit(socket, peer, t0 + 2499ms, never)) == "penalty");
+    CHECK(reason_of(engine.admit(socket, peer, t0 + 2500ms, never)) == "admitted");
+  }
+}
+
+TEST_CASE("after readiness no end penalises, whatever the table", "[policy][admission][life]") {
+  using usherd::policy::ExitStatusOutcomes;
+  using usherd::policy::InstanceEnd;
+  auto table = GENERATE(ExitStatusOutcomes::openssh, ExitStatusOutcomes::legacy);
+  AdmissionEngine engine;
+  const auto socket = engine.add_socket({});
+  auto ids = fill(engine, socket, 1);
+  engine.mark_ready(ids[0], t0);
+  const auto released = engine.release(ids[0], InstanceEnd::killed(11), table, t0 + 1s);
+  CHECK(released.was_ready);
+  CHECK_FALSE(released.penalty);
+  CHECK(engine.penalised_sources(t0 + 1s).empty());
 }

@@ -3,6 +3,7 @@
 
 #include "tests/catch.h"
 
+#include <cmath>
 #include <string>
 
 using namespace std::chrono_literals;
@@ -50,4 +51,44 @@ TEST_CASE("OpenSSH times format largest unit first and parse back", "[policy][ti
   auto back = parse_openssh_time(text);
   REQUIRE(back.ok());
   CHECK(back->count() == seconds);
+}
+
+TEST_CASE("OpenSSH 10.3 times take a fraction on the seconds term only", "[policy][time]") {
+  auto [text, seconds] = GENERATE(table<std::string, double>({
+      {"0.5", 0.5},
+      {"0.5s", 0.5},
+      {".5", 0.5},
+      {"1m30.5s", 90.5},
+      {"1h0.25", 3600.25},
+      {"30s1m", 90},
+      {"1m1m", 120},
+      {"90", 90},
+      {"2147483648", 2147483648.0},
+  }));
+  auto parsed = usherd::policy::parse_openssh_seconds(text);
+  REQUIRE(parsed.ok());
+  CHECK(parsed->count() == seconds);
+}
+
+TEST_CASE("OpenSSH 10.3 refuses these times, and so does usherd", "[policy][time]") {
+  auto text = GENERATE(as<std::string>{}, "", ".", "1.", "1.s", "1.5m", "0.5h", "1s1s", "5s1",
+                       "1e3", "0x1p3", "-1", "+1", " 1", "1 ", "1x", "s", "inf", "nan", "1..2");
+  auto parsed = usherd::policy::parse_openssh_seconds(text);
+  REQUIRE_FALSE(parsed.ok());
+  CHECK(parsed.error() == "invalid time \"" + text + "\" (expected e.g. 90, 90s, 10m, 1h30m)");
+}
+
+TEST_CASE("sub-second times format with the fraction on the seconds", "[policy][time]") {
+  auto [micros, text] = GENERATE(table<long long, std::string>({
+      {0, "0s"},
+      {500000, "0.5s"},
+      {90500000, "1m30.5s"},
+      {120250000, "2m0.25s"},
+      {3600000001, "1h0.000001s"},
+      {90000000, "1m30s"},
+  }));
+  CHECK(usherd::policy::format_openssh_seconds(std::chrono::microseconds(micros)) == text);
+  auto back = usherd::policy::parse_openssh_seconds(text);
+  REQUIRE(back.ok());
+  CHECK(std::llround(back->count() * 1e6) == micros);
 }

@@ -288,3 +288,49 @@ TEST_CASE("a User= or Group= that names no valid user refuses the service, never
         std::string::npos);
   CHECK(p.messages().find("Refusing.") != std::string::npos);
 }
+
+TEST_CASE("services that run sshd get OpenSSH's exit outcomes, others the legacy ones",
+          "[units][service][outcomes]") {
+  using usherd::policy::ExitStatusOutcomes;
+  auto [exec, outcomes] = GENERATE(table<std::string, ExitStatusOutcomes>({
+      {"-/usr/sbin/sshd -i -e", ExitStatusOutcomes::openssh},
+      {"/usr/lib/openssh/sshd-session -i", ExitStatusOutcomes::openssh},
+      {"@/usr/local/bin/wrapper sshd -i", ExitStatusOutcomes::openssh},
+      {"sshd -i", ExitStatusOutcomes::openssh},
+      {"/usr/sbin/dropbear -i", ExitStatusOutcomes::legacy},
+      {"/usr/bin/git daemon --inetd", ExitStatusOutcomes::legacy},
+      {"/usr/sbin/sshd-keygen-wrapper", ExitStatusOutcomes::legacy},
+  }));
+  auto p = parse("s@.service", "[Service]\nExecStart=" + exec + "\nStandardInput=socket\n");
+  REQUIRE(p.service);
+  INFO(exec);
+  CHECK(p.service->effective_exit_status_outcomes() == outcomes);
+  CHECK_FALSE(p.service->exit_status_outcomes);
+}
+
+TEST_CASE("X-ExitStatusOutcomes= chooses the table, empty restores the default",
+          "[units][service][outcomes]") {
+  using usherd::policy::ExitStatusOutcomes;
+  auto legacy =
+      parse("s@.service", "[Service]\nExecStart=/usr/sbin/sshd -i\nX-ExitStatusOutcomes=legacy\n");
+  REQUIRE(legacy.service);
+  CHECK(legacy.service->effective_exit_status_outcomes() == ExitStatusOutcomes::legacy);
+  CHECK(legacy.messages().empty());
+  auto openssh = parse(
+      "d@.service", "[Service]\nExecStart=/usr/sbin/dropbear -i\nX-ExitStatusOutcomes=openssh\n");
+  REQUIRE(openssh.service);
+  CHECK(openssh.service->effective_exit_status_outcomes() == ExitStatusOutcomes::openssh);
+  auto reset = parse("s@.service",
+                     "[Service]\nExecStart=/usr/sbin/sshd -i\nX-ExitStatusOutcomes=legacy\n"
+                     "X-ExitStatusOutcomes=\n");
+  REQUIRE(reset.service);
+  CHECK_FALSE(reset.service->exit_status_outcomes);
+  CHECK(reset.service->effective_exit_status_outcomes() == ExitStatusOutcomes::openssh);
+  auto bad =
+      parse("s@.service", "[Service]\nExecStart=/usr/sbin/sshd -i\nX-ExitStatusOutcomes=sshd\n");
+  REQUIRE(bad.service);
+  CHECK(bad.messages() ==
+        "s@.service:3: Failed to parse X-ExitStatusOutcomes= value, ignoring: sshd (expected "
+        "openssh or legacy)\n");
+  CHECK(bad.service->effective_exit_status_outcomes() == ExitStatusOutcomes::openssh);
+}
