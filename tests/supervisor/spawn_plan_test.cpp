@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "tests/catch.h"
-#include "units/unit_parser.h"
+#include "tests/supervisor/support.h"
 
 using namespace usherd;
 using namespace usherd::supervisor;
@@ -15,15 +15,7 @@ using units::StdOutput;
 namespace {
 
 units::ServiceUnit service(std::string_view name, std::string_view text) {
-  auto unit = units::parse_unit_name(name);
-  REQUIRE(unit);
-  std::vector<units::Diagnostic> diagnostics;
-  auto parsed = units::parse_service_text(
-      *unit, std::string(name), text,
-      [](const std::string& path) -> Result<std::string> { return fail(path, ENOENT); },
-      diagnostics);
-  REQUIRE(parsed);
-  return *parsed;
+  return test::service_unit(name, text);
 }
 
 // A directory with two users and their groups: no NSS in a table test.
