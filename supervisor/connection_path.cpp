@@ -11,6 +11,7 @@
 #include "activation/runtime_dir.h"
 #include "supervisor/convert.h"
 #include "supervisor/host_status.h"
+#include "supervisor/instance_life.h"
 #include "supervisor/logging.h"
 #include "units/loader.h"
 
@@ -32,6 +33,17 @@ void identify(Instance& instance) {
   } else if (auto st = activation::process_start_time(instance.pid)) {
     instance.start_time = *st;
   }
+}
+
+std::int64_t whole_seconds(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count() + 1;
+}
+
+// A service whose instances are sshd: its drops and penalties are also logged in sshd's own
+// words, which fail2ban's and CrowdSec's sshd parsers read.
+bool runs_sshd(const Socket& socket) {
+  return socket.service && socket.service->unit.effective_exit_status_outcomes() ==
+                               policy::ExitStatusOutcomes::openssh;
 }
 
 }  // namespace
@@ -136,6 +148,7 @@ void ConnectionPath::handle(Socket& socket, activation::Accepted&& conn, Clock::
                     conn.peer.ip_text(), conn.peer.port(), conn.local.ip_text(), conn.local.port(),
                     socket.unit.name, policy::to_string(*decision.reason), startups_text()),
         socket.unit.name);
+    if (runs_sshd(socket)) log_sshd_drop(conn, decision, peer_ip, now);
     return;  // conn.fd closes here
   }
 
@@ -310,6 +323,70 @@ void ConnectionPath::housekeeping(Clock::time_point now) {
   refill_spare();
 }
 
+void ConnectionPath::log_sshd_drop(const activation::Accepted& conn,
+                                   const policy::Decision& decision, const policy::IpAddress& peer,
+                                   Clock::time_point now) {
+  if (!conn.peer.is_inet() || !decision.reason) return;
+  bool penalty = *decision.reason == policy::DropReason::penalty;
+  if (!penalty && !policy::sshd_drop_reason(*decision.reason)) return;  // sshd never drops so
+  ++sshd_drops_;
+  policy::SshdLogRateLimit& limit = penalty ? sshd_penalty_log_ : sshd_startups_log_;
+  policy::SshdLogRateLimit::Verdict verdict = limit.event(whole_seconds(now));
+  if (verdict.dropped > 0)
+    spdlog::info("{}", policy::format_sshd_drops_suppressed(
+                           penalty ? "PerSourcePenalties" : "Maxstartups", verdict.dropped));
+  if (verdict.suppress) return;
+  std::optional<policy::PenaltyKind> kind;
+  bool table_full = false;
+  if (penalty) {
+    // Which penalty the block serves: looked up only for a line that is written.
+    table_full = true;
+    for (const auto& source : admission_->penalised_sources(now)) {
+      if (source.block.contains(peer)) {
+        kind = source.reason;
+        table_full = false;
+        break;
+      }
+    }
+  }
+  auto reason = policy::sshd_drop_reason(*decision.reason, kind, table_full);
+  if (!reason) return;
+  auto endpoint = [](const activation::SocketAddress& a) {
+    auto ip = policy::IpAddress::parse(a.ip_text());
+    return policy::Endpoint{ip ? *ip : policy::IpAddress(), static_cast<std::uint16_t>(a.port())};
+  };
+  log_structured(spdlog::level::info,
+                 policy::format_sshd_drop(decision.startups, endpoint(conn.peer),
+                                          endpoint(conn.local), *reason),
+                 "", "", conn.peer.ip_text());
+}
+
+void ConnectionPath::log_sshd_penalty(const Instance& instance, const policy::Released& released) {
+  policy::SshdPenaltyEvent event;
+  switch (released.record) {
+    case policy::PenaltyRecord::active:
+      event = policy::SshdPenaltyEvent::new_active;
+      break;
+    case policy::PenaltyRecord::pending:
+      event = policy::SshdPenaltyEvent::new_deferred;
+      break;
+    case policy::PenaltyRecord::table_full:
+      event = policy::SshdPenaltyEvent::table_full;
+      break;
+    default:
+      return;  // nothing recorded: sshd says nothing either
+  }
+  auto peer = policy::IpAddress::parse(instance.remote_ip);
+  if (!peer) return;
+  const policy::GlobalConfig& config = admission_->config();
+  unsigned prefix = peer->is_v4() ? config.net_block_size.v4 : config.net_block_size.v6;
+  log_structured(spdlog::level::info,
+                 policy::format_sshd_penalty(event, *peer, prefix,
+                                             config.penalties.duration_for(*released.penalty),
+                                             *released.penalty),
+                 instance.name, instance.socket, instance.remote_ip);
+}
+
 void ConnectionPath::instance_ready(Instance& instance, const char* via, Clock::time_point now) {
   if (instance.admission) admission_->mark_ready(*instance.admission, now);
   // "unknown": an adopted instance whose readiness cannot be seen; no duration to count.
@@ -333,12 +410,15 @@ void ConnectionPath::instance_ended(Instance& instance, const EndStatus& status,
     }
   }
   if (instance.admission) {
-    policy::Outcome outcome = policy::Outcome::exited;
-    if (instance.timed_out)
-      outcome = policy::Outcome::startup_timeout;
-    else if (status && status->signaled)
-      outcome = policy::Outcome::killed_by_signal;
-    admission_->release(*instance.admission, outcome, now);
+    // Which penalty an end before readiness earns: OpenSSH 10's table for sshd (its exit
+    // statuses say why), usherd's legacy one for other services (X-ExitStatusOutcomes=).
+    policy::ExitStatusOutcomes table = instance.plan
+                                           ? instance.plan->unit.effective_exit_status_outcomes()
+                                           : policy::ExitStatusOutcomes::legacy;
+    policy::Released released =
+        admission_->release(*instance.admission, end_of(instance.timed_out, status), table, now);
+    if (released.penalty && table == policy::ExitStatusOutcomes::openssh)
+      log_sshd_penalty(instance, released);
   }
   if (!never_ran) log_end(instance, status, now);
 }

@@ -25,6 +25,7 @@
 #include "activation/accept.h"
 #include "activation/spawn.h"
 #include "policy/admission.h"
+#include "policy/sshd_log.h"
 #include "supervisor/histogram.h"
 #include "supervisor/instance_table.h"
 #include "supervisor/listener_set.h"
@@ -95,6 +96,11 @@ class ConnectionPath : public InstanceOwner {
                     std::optional<policy::InstanceId> admission, const Error& error,
                     Clock::time_point now, bool launch_failed = false);
   Clock::duration startup_timeout(const Socket& socket) const;
+  /// For a service that runs sshd: the drop, also in sshd's own words (sshd_log.h).
+  void log_sshd_drop(const activation::Accepted& conn, const policy::Decision& decision,
+                     const policy::IpAddress& peer, Clock::time_point now);
+  /// For a service that runs sshd: the penalty an end earned, in sshd's own words.
+  void log_sshd_penalty(const Instance& instance, const policy::Released& released);
 
   asio::io_context& io_;
   InstanceTable& instances_;
@@ -117,6 +123,10 @@ class ConnectionPath : public InstanceOwner {
   bool spare_queued_ = false;   ///< a refill of the spare is queued behind ready handlers
   bool spares_wanted_ = false;  ///< a connection has been launched: keep a spare from now on
   std::uint64_t spawn_failures_ = 0;
+  /// sshd's own rate limits of its drop lines, for the lines usherd writes in its words.
+  policy::SshdLogRateLimit sshd_startups_log_ = policy::SshdLogRateLimit::for_max_startups();
+  policy::SshdLogRateLimit sshd_penalty_log_ = policy::SshdLogRateLimit::for_penalties();
+  std::uint64_t sshd_drops_ = 0;  ///< numbers the drop lines, as sshd's #N does
   Histogram spawn_seconds_;
   std::map<std::string, Histogram> startup_seconds_;  ///< per socket
 };

@@ -11,6 +11,7 @@
 
 #include "activation/runtime_dir.h"
 #include "supervisor/convert.h"
+#include "supervisor/instance_life.h"
 #include "supervisor/logging.h"
 
 namespace usherd::supervisor {
@@ -30,9 +31,7 @@ double seconds_between(Clock::time_point a, Clock::time_point b) {
 
 void log_end(const Instance& instance, const EndStatus& status, Clock::time_point now) {
   if (!spdlog::should_log(spdlog::level::info)) return;
-  bool was_starting =
-      instance.state == Instance::State::starting ||
-      (instance.state == Instance::State::stopping && instance.ready_via == nullptr);
+  bool was_starting = ended_before_ready(instance.state, instance.ready_via);
   std::string how;
   if (!status)
     how = "status=unknown";  // re-adopted: it was not our child, the kernel kept its status
@@ -351,7 +350,7 @@ void InstanceTable::stop_as_unit_says(Instance& instance) {
 void InstanceTable::stop(Instance& instance, int signal, Clock::duration escalate_after,
                          bool signalled) {
   instance.stopping_by_itself = false;
-  instance.state = Instance::State::stopping;
+  instance.state = next_step(instance.state, LifeEvent::stop_requested).state;
   if (!signalled) {
     if (auto r = activation::send_signal(instance.pidfd.get(), signal); !r) return;
   }

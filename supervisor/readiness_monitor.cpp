@@ -12,6 +12,7 @@
 #include "activation/notify.h"
 #include "activation/ready_log.h"
 #include "supervisor/convert.h"
+#include "supervisor/instance_life.h"
 #include "supervisor/logging.h"
 
 namespace usherd::supervisor {
@@ -110,11 +111,9 @@ void ReadinessMonitor::on_notification() {
           mark_ready(*instance, "notify", Clock::now());
         }
       } else if (key == "STOPPING" && value == "1") {
-        // Still starting, it keeps its startup slot and deadline: saying it is stopping
-        // does not make an unauthenticated instance any less of one. Once ready, it is
-        // deactivating and TimeoutStopSec= applies, as systemd applies it after STOPPING=1.
-        if (instance->state == Instance::State::running) {
-          instance->state = Instance::State::stopping;
+        LifeStep step = next_step(instance->state, LifeEvent::stopping_notified);
+        if (step.action == LifeAction::arm_stop_deadline) {
+          instance->state = step.state;
           instance->stopping_by_itself = true;
           arm_stop_timeout(*instance);
         }
@@ -188,8 +187,9 @@ void ReadinessMonitor::flush_logs(Clock::time_point now) {
 }
 
 void ReadinessMonitor::mark_ready(Instance& instance, const char* via, Clock::time_point now) {
-  if (instance.state != Instance::State::starting) return;
-  instance.state = Instance::State::running;
+  LifeStep step = next_step(instance.state, LifeEvent::ready);
+  if (step.action != LifeAction::became_ready) return;
+  instance.state = step.state;
   instance.ready_via = via;
   if (instance.timer) instance.timer->cancel();
   instances_.persist(instance, StateFile::Event::ready);
@@ -229,7 +229,7 @@ void ReadinessMonitor::readiness_lost(Instance& instance, Clock::time_point now)
 
 void ReadinessMonitor::arm_startup_timeout(Instance& instance, Clock::duration timeout) {
   instances_.arm_timer(instance, timeout, [this](Instance& inst) {
-    if (inst.state != Instance::State::starting) return;
+    if (next_step(inst.state, LifeEvent::startup_deadline).action != LifeAction::time_out) return;
     ++startup_timeouts_;
     inst.timed_out = true;
     spdlog::warn("timeout instance={} socket={} peer={} startup not finished after {:.1f}s",
