@@ -52,6 +52,7 @@
 #include "policy/admission_config.h"
 #include "policy/drop_reason.h"
 #include "policy/exit_outcomes.h"
+#include "policy/ids.h"
 #include "policy/penalty_box.h"
 #include "policy/random_source.h"
 #include "policy/rate_limit.h"
@@ -59,11 +60,6 @@
 #include "policy/time_point.h"
 
 namespace usherd::policy {
-
-/// A socket registered with the engine; never reused.
-enum class SocketId : std::uint32_t {};
-/// An admitted connection; never reused.
-enum class InstanceId : std::uint64_t {};
 
 /// How an instance ended.
 enum class Outcome {
