@@ -11,5 +11,7 @@ namespace usherd::policy {
 enum class SocketId : std::uint32_t {};
 /// An admitted connection; never reused.
 enum class InstanceId : std::uint64_t {};
+/// A connection parked in the waiting room; never reused.
+enum class TicketId : std::uint64_t {};
 
 }  // namespace usherd::policy
