@@ -51,12 +51,18 @@ bool AdmissionEngine::update_socket(SocketId socket, SocketConfig config) {
 bool AdmissionEngine::remove_socket(SocketId socket) {
   auto it = sockets_.find(socket);
   if (it == sockets_.end() || it->second.removed) return false;
-  if (it->second.stats.instances == 0) {
-    sockets_.erase(it);
-  } else {
-    it->second.removed = true;
-  }
+  it->second.removed = true;
+  forget_socket_if_drained(it);
   return true;
+}
+
+void AdmissionEngine::forget_socket_if_drained(
+    std::unordered_map<SocketId, SocketState>::iterator it) {
+  // A removed socket's state lives on while instances or parked connections refer to it.
+  const SocketState& socket = it->second;
+  if (socket.removed && socket.stats.instances == 0 && socket.stats.parked == 0) {
+    sockets_.erase(it);
+  }
 }
 
 bool AdmissionEngine::has_socket(SocketId socket) const {
@@ -101,6 +107,7 @@ Decision AdmissionEngine::admit(SocketId id, const IpAddress& raw_peer, TimePoin
   Decision decision;
   decision.startups = startups_;
   decision.socket_startups = socket.stats.startups;
+  decision.parked = static_cast<unsigned>(room_.size());
   decision.exempt = exempt;
   ++socket.stats.accepted;
   auto drop = [&](DropReason reason) {
@@ -121,22 +128,29 @@ Decision AdmissionEngine::admit(SocketId id, const IpAddress& raw_peer, TimePoin
     return drop(DropReason::max_connections);
   }
   const IpAddress block = mask_to_block(peer, config_.net_block_size);
+  if (!exempt && cfg.max_connections_per_source > 0 &&
+      socket.instances_by_address.count(peer) >= cfg.max_connections_per_source) {
+    return drop(DropReason::per_source_connections);
+  }
+  // From here on the rules are the startup budget's: with the waiting room, a connection it
+  // has no room for waits for a slot instead (exempt sources never wait: they have their
+  // reserve, and past it they are refused as ever).
+  const bool may_park = config_.waiting_room.enabled && !exempt;
   if (!exempt) {
-    if (cfg.max_connections_per_source > 0 &&
-        socket.instances_by_address.count(peer) >= cfg.max_connections_per_source) {
-      return drop(DropReason::per_source_connections);
-    }
     const auto per_source =
         cfg.per_source_max_startups ? cfg.per_source_max_startups : config_.per_source_max_startups;
     if (per_source && block_startups_.count(block) >= *per_source) {
+      if (may_park) return park(id, socket, peer, decision, now, random);
       return drop(DropReason::per_source_startups);
     }
   }
   if (at_or_over(startups_, config_.max_startups.full, reserve) ||
       (cfg.max_startups && at_or_over(socket.stats.startups, cfg.max_startups->full, reserve))) {
+    if (may_park) return park(id, socket, peer, decision, now, random);
     return drop(DropReason::startups_full);
   }
-  if (!exempt) {
+  // The room replaces random early drop on the startups: below full a connection starts.
+  if (!exempt && !may_park) {
     if (should_drop_early(config_.max_startups, startups_, random) ||
         (cfg.max_startups && should_drop_early(*cfg.max_startups, socket.stats.startups, random))) {
       return drop(DropReason::startups_early_drop);
@@ -194,8 +208,8 @@ void AdmissionEngine::forget(std::unordered_map<InstanceId, InstanceInfo>::itera
   }
   --socket.stats.instances;
   socket.instances_by_address.remove(info.peer);
-  if (socket.removed && socket.stats.instances == 0) sockets_.erase(socket_it);
   instances_.erase(it);
+  forget_socket_if_drained(socket_it);
 }
 
 bool AdmissionEngine::spawn_failed(InstanceId instance) {

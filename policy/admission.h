@@ -40,9 +40,34 @@
 // penalty table is bounded by max-sources4/6. No I/O, no clock, no RNG: time and randomness
 // are parameters, and an unknown SocketId passed to admit() is a programming error
 // (std::out_of_range).
+//
+// The waiting room (WaitingRoom=yes, the default; waiting_room.h gives the order of turns):
+// a connection from a source not in ExemptSources= that passes every rule up to
+// per-source-connections, but for which the startup budget has no room (per-source-startups
+// or startups-full above), is parked instead of dropped: admit() returns a ticket, nothing is
+// spawned, and MaxStartups='s random early drop is not applied (full stays the most startups
+// at once; the room replaces the random refusal). Parking itself is refused, in order:
+//   queue-full        the block already has PerSourceMaxParked= parked, or the room is at
+//                     MaxParked='s full and no larger block can be pushed out for it;
+//   queue-early-drop  MaxParked='s own curve on the parked count (off for a single number).
+// A parked ticket leaves the room through next_from_room() (started: it becomes an instance,
+// when every rule that bounds instances and startups has room for it, in round-robin order
+// between blocks; or dropped as penalty, its block penalised meanwhile), through expire() or
+// next_from_room() at its deadline (queue-timeout, MaxParkedWait= after it was parked), when
+// it is pushed out (queue-full, returned in the pushing Decision) or by cancel() (the client
+// hung up; no drop is counted, the socket's abandoned counter is). Exempt sources never park:
+// they keep ReservedStartups= and are refused as before past them.
+//
+// The caller's part of the contract: call next_from_room() whenever a slot may have freed
+// (after mark_ready, release, spawn_failed, reconfigure, update_socket) and when
+// next_room_deadline() passes. Then no parked ticket could start when admit() runs, and
+// admit() admitting an arrival that fits never overtakes a ticket that could use the slot.
+// Room bounds and deadlines apply to connections parked after a reconfigure(); tickets parked
+// before keep theirs, and a disabled room still lets its tickets start or time out.
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <unordered_map>
@@ -52,18 +77,15 @@
 #include "policy/admission_config.h"
 #include "policy/drop_reason.h"
 #include "policy/exit_outcomes.h"
+#include "policy/ids.h"
 #include "policy/penalty_box.h"
 #include "policy/random_source.h"
 #include "policy/rate_limit.h"
 #include "policy/source_table.h"
 #include "policy/time_point.h"
+#include "policy/waiting_room.h"
 
 namespace usherd::policy {
-
-/// A socket registered with the engine; never reused.
-enum class SocketId : std::uint32_t {};
-/// An admitted connection; never reused.
-enum class InstanceId : std::uint64_t {};
 
 /// How an instance ended.
 enum class Outcome {
@@ -72,16 +94,37 @@ enum class Outcome {
   startup_timeout,   ///< The supervisor killed it for not becoming ready in time.
 };
 
+/// A parked connection leaving the waiting room: started or dropped.
+struct RoomExit {
+  TicketId ticket{};                   ///< The ticket admit() gave it.
+  SocketId socket{};                   ///< Its socket.
+  IpAddress peer;                      ///< The (unmapped) peer.
+  std::optional<InstanceId> instance;  ///< Set when started: the instance it now is.
+  std::optional<DropReason> reason;    ///< Set when dropped: queue-timeout, queue-full, penalty.
+  std::chrono::microseconds waited{};  ///< Time parked, for the wait-time histogram.
+  unsigned startups = 0;               ///< Global startups before it started or left.
+
+  /// True when the connection may start its instance now.
+  bool started() const { return instance.has_value(); }
+};
+
 /// The answer to admit().
 struct Decision {
   std::optional<InstanceId> instance;  ///< Set when admitted.
+  std::optional<TicketId> ticket;      ///< Set when parked in the waiting room.
   std::optional<DropReason> reason;    ///< Set when dropped.
-  unsigned startups = 0;               ///< Global startups before this connection (n).
-  unsigned socket_startups = 0;        ///< This socket's startups before this connection.
-  bool exempt = false;                 ///< The peer is in ExemptSources=.
+  /// Another parked connection this one pushed out of the full room (reason queue-full): the
+  /// caller closes it as it would a drop.
+  std::optional<RoomExit> pushed_out;
+  unsigned startups = 0;         ///< Global startups before this connection (n).
+  unsigned socket_startups = 0;  ///< This socket's startups before this connection.
+  unsigned parked = 0;           ///< Connections parked (all sockets) before this one.
+  bool exempt = false;           ///< The peer is in ExemptSources=.
 
   /// True when the connection may start an instance.
   bool admitted() const { return instance.has_value(); }
+  /// True when the connection waits in the room for next_from_room() to start it.
+  bool is_parked() const { return ticket.has_value(); }
 };
 
 /// What release() did.
@@ -106,6 +149,9 @@ struct SocketStats {
   std::uint64_t accepted = 0;  ///< Calls to admit().
   std::uint64_t admitted = 0;  ///< Connections admitted.
   std::array<std::uint64_t, kDropReasonCount> dropped{};  ///< Drops per DropReason.
+  unsigned parked = 0;             ///< Connections of this socket in the waiting room now.
+  std::uint64_t parked_total = 0;  ///< Connections ever parked (a started one counts in admitted).
+  std::uint64_t abandoned = 0;     ///< Parked connections whose client hung up (cancel()).
 
   /// Drops for reason.
   std::uint64_t dropped_for(DropReason reason) const {
@@ -113,6 +159,20 @@ struct SocketStats {
   }
   /// Drops for every reason, spawn-failed included.
   std::uint64_t dropped_total() const;
+};
+
+/// The waiting room as a whole, for status, the process title and metrics.
+struct RoomStats {
+  bool enabled = false;                      ///< WaitingRoom=.
+  unsigned parked = 0;                       ///< Connections parked now.
+  unsigned peak = 0;                         ///< Highest value parked has had.
+  std::size_t blocks = 0;                    ///< Source blocks with parked connections now.
+  std::uint64_t started = 0;                 ///< Parked connections that got a slot.
+  std::chrono::microseconds waited_total{};  ///< Sum of their waits.
+  std::chrono::microseconds waited_max{};    ///< Longest of their waits.
+  MaxStartups configured;                    ///< MaxParked=.
+  std::optional<unsigned> per_source;        ///< PerSourceMaxParked=.
+  std::chrono::microseconds max_wait{};      ///< MaxParkedWait=.
 };
 
 /// What the engine knows of one live instance.
@@ -152,6 +212,15 @@ class AdmissionEngine {
   /// rules never apply to AF_UNIX.
   Decision admit(SocketId socket, const IpAddress& peer, TimePoint now, RandomSource& random,
                  bool ip_peer = true);
+  /// Starts the parked connections that fit now, round robin between blocks, and drops the
+  /// ones past their deadline (queue-timeout) or now penalised; in the order decided.
+  std::vector<RoomExit> next_from_room(TimePoint now);
+  /// Drops the parked connections whose deadline is at or before now (queue-timeout).
+  std::vector<RoomExit> expire(TimePoint now);
+  /// Forgets a parked connection whose client hung up; false if it is not parked.
+  bool cancel(TicketId ticket);
+  /// When expire() next has something to do; nullopt when nothing is parked.
+  std::optional<TimePoint> next_room_deadline() const { return room_.next_deadline(); }
   /// Ends the startup of instance; false if unknown or already ready.
   bool mark_ready(InstanceId instance, TimePoint now);
   /// Forgets an admitted instance that could not be started; counts a spawn-failed drop.
@@ -180,6 +249,12 @@ class AdmissionEngine {
   std::size_t instance_count() const { return instances_.size(); }
   /// Blocks whose penalty is active at now.
   std::vector<PenalisedSource> penalised_sources(TimePoint now) const;
+  /// The waiting room's counters.
+  RoomStats room_stats() const;
+  /// Blocks with parked connections, most parked first.
+  std::vector<ParkedBlock> parked_blocks() const { return room_.blocks(); }
+  /// A parked connection; nullptr if it is not parked.
+  const Ticket* parked(TicketId ticket) const { return room_.find(ticket); }
   /// Distinct source blocks with startups now (bounded by the startups).
   std::size_t tracked_startup_blocks() const { return block_startups_.size(); }
 
@@ -195,6 +270,13 @@ class AdmissionEngine {
   InstanceId track(SocketId id, SocketState& socket, const IpAddress& peer, bool exempt, bool ready,
                    TimePoint now);
   void forget(std::unordered_map<InstanceId, InstanceInfo>::iterator it);
+  void forget_socket_if_drained(std::unordered_map<SocketId, SocketState>::iterator it);
+  Decision park(SocketId id, SocketState& socket, const IpAddress& peer, Decision decision,
+                TimePoint now, RandomSource& random);
+  Turn judge(const Ticket& ticket, TimePoint now);
+  bool fits(const SocketState& socket, const IpAddress& peer) const;
+  RoomExit leave(const Ticket& ticket, DropReason reason, TimePoint now);
+  Cidr block_of(const IpAddress& peer) const;
   bool is_exempt(const IpAddress& peer) const;
   bool should_drop_early(const MaxStartups& limits, unsigned n, RandomSource& random) const;
 
@@ -205,8 +287,14 @@ class AdmissionEngine {
   SourceTable block_startups_;
   unsigned startups_ = 0;
   unsigned peak_startups_ = 0;
+  WaitingRoom room_;
+  unsigned peak_parked_ = 0;
+  std::uint64_t room_started_ = 0;
+  std::chrono::microseconds room_waited_total_{};
+  std::chrono::microseconds room_waited_max_{};
   std::uint32_t next_socket_ = 1;
   std::uint64_t next_instance_ = 1;
+  std::uint64_t next_ticket_ = 1;
 };
 
 }  // namespace usherd::policy

@@ -13,6 +13,20 @@
 
 namespace usherd::policy {
 
+/// The waiting room: where a connection the startup budget has no room for waits for a slot
+/// instead of being dropped (waiting_room.h says how turns are given). Off here, so an engine
+/// built by a caller that does not know the room (and would not start its tickets) keeps
+/// the drop rules; usherd.conf turns it on by default (units/config.h).
+struct WaitingRoomConfig {
+  bool enabled = false;  ///< WaitingRoom= (usherd.conf: yes).
+  /// MaxParked= (1000): connections parked on all sockets, in OpenSSH's MaxStartups syntax
+  /// applied to the room's occupancy: a single number is a hard cap, start:rate:full adds
+  /// random early drop between start and full.
+  MaxStartups max_parked{1000, 30, 1000};
+  std::optional<unsigned> per_source_max_parked = 100;  ///< PerSourceMaxParked= (100; per block).
+  std::chrono::microseconds max_wait = std::chrono::seconds(8);  ///< MaxParkedWait= (8s).
+};
+
 /// Limits shared by every socket.
 struct GlobalConfig {
   MaxStartups max_startups;                         ///< MaxStartups= (10:30:100).
@@ -22,6 +36,7 @@ struct GlobalConfig {
   unsigned reserved_startups = 2;                   ///< ReservedStartups=.
   PenaltyConfig penalties;                          ///< PerSourcePenalties=.
   std::vector<Cidr> penalty_exempt_sources;         ///< PerSourcePenaltyExemptList=.
+  WaitingRoomConfig waiting_room;                   ///< WaitingRoom= and its bounds.
 };
 
 /// Limits of one listening socket.

@@ -16,6 +16,9 @@ constexpr std::array<std::string_view, kDropReasonCount> kWords = {
     "per-source-startups",
     "startups-full",
     "startups-early-drop",
+    "queue-full",
+    "queue-early-drop",
+    "queue-timeout",
     "spawn-failed",
 };
 

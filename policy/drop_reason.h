@@ -20,14 +20,20 @@ enum class DropReason {
   per_source_startups,     ///< Startups from this block at PerSourceMaxStartups=.
   startups_full,           ///< Startups at full (global, or the socket's X-MaxStartups=).
   startups_early_drop,     ///< Random early drop between start and full.
+  queue_full,              ///< No startup slot, and the waiting room (or the block's share of
+                           ///< it) is full, or this connection was pushed out of it.
+  queue_early_drop,        ///< No startup slot, and the room's random early drop (MaxParked=
+                           ///< start:rate:full between start and full) refused it.
+  queue_timeout,           ///< Parked, and no slot came within MaxParkedWait=.
   spawn_failed,            ///< Admitted, but the instance could not be started.
 };
 
 /// Number of DropReason values, for per-reason counter arrays.
-inline constexpr std::size_t kDropReasonCount = 9;
+inline constexpr std::size_t kDropReasonCount = 12;
 
 /// "acl", "penalty", "rate", "max-connections", "per-source-connections",
-/// "per-source-startups", "startups-full", "startups-early-drop", "spawn-failed".
+/// "per-source-startups", "startups-full", "startups-early-drop", "queue-full",
+/// "queue-early-drop", "queue-timeout", "spawn-failed".
 std::string_view to_string(DropReason reason);
 
 /// The DropReason whose to_string() is word, if any.

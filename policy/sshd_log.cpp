@@ -56,6 +56,11 @@ std::optional<std::string> sshd_drop_reason(DropReason reason, std::optional<Pen
     case DropReason::per_source_startups:
     case DropReason::startups_full:
     case DropReason::startups_early_drop:
+    // sshd has no waiting room: each of these is a connection it would have dropped as
+    // Maxstartups when it arrived, so log parsers keep counting them as such.
+    case DropReason::queue_full:
+    case DropReason::queue_early_drop:
+    case DropReason::queue_timeout:
       return std::string("Maxstartups");
     case DropReason::acl:
     case DropReason::rate:

@@ -48,7 +48,8 @@ std::string_view sshd_penalty_reason(PenaltyKind kind);
 
 /// The REASON sshd's drop line gives for a drop usherd made: for penalty, the reason of the
 /// penalty the block serves (table_full: "too many penalised addresses"); for
-/// per-source-startups, startups-full and startups-early-drop, "Maxstartups". nullopt for
+/// per-source-startups, startups-full, startups-early-drop and the waiting room's queue-full,
+/// queue-early-drop and queue-timeout, "Maxstartups". nullopt for
 /// drops sshd never makes (acl, rate, max-connections, per-source-connections, spawn-failed).
 std::optional<std::string> sshd_drop_reason(DropReason reason,
                                             std::optional<PenaltyKind> penalty = std::nullopt,

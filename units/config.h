@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "policy/address.h"
+#include "policy/admission_config.h"
 #include "policy/exit_outcomes.h"
 #include "policy/max_startups.h"
 #include "policy/penalties.h"
@@ -233,7 +234,9 @@ struct DaemonConfig {
   unsigned reserved_startups = 2;                            ///< ReservedStartups=.
   policy::PenaltyConfig per_source_penalties;                ///< PerSourcePenalties=.
   std::vector<policy::Cidr> per_source_penalty_exempt_list;  ///< PerSourcePenaltyExemptList=.
-  std::optional<ListenAddress> metrics_listen;               ///< [Metrics] ListenStream= (off).
+  /// WaitingRoom=yes, MaxParked=1000, PerSourceMaxParked=100, MaxParkedWait=8s.
+  policy::WaitingRoomConfig waiting_room{.enabled = true};
+  std::optional<ListenAddress> metrics_listen;  ///< [Metrics] ListenStream= (off).
 };
 
 }  // namespace usherd::units

@@ -14,6 +14,10 @@
 namespace usherd::units {
 namespace {
 
+// The longest MaxParkedWait=: a day is far beyond any client's patience, and keeps
+// now + wait from overflowing the clock's range.
+constexpr Duration kLongestParkedWait = std::chrono::hours(24);
+
 // Puts a [Policy] setting back to its built-in default; false for a key it does not know.
 bool reset_to_default(DaemonConfig& c, const std::string& key) {
   const DaemonConfig defaults;
@@ -33,6 +37,14 @@ bool reset_to_default(DaemonConfig& c, const std::string& key) {
     c.per_source_penalties = defaults.per_source_penalties;
   } else if (key == "PerSourcePenaltyExemptList") {
     c.per_source_penalty_exempt_list.clear();
+  } else if (key == "WaitingRoom") {
+    c.waiting_room.enabled = defaults.waiting_room.enabled;
+  } else if (key == "MaxParked") {
+    c.waiting_room.max_parked = defaults.waiting_room.max_parked;
+  } else if (key == "PerSourceMaxParked") {
+    c.waiting_room.per_source_max_parked = defaults.waiting_room.per_source_max_parked;
+  } else if (key == "MaxParkedWait") {
+    c.waiting_room.max_wait = defaults.waiting_room.max_wait;
   } else {
     return false;
   }
@@ -121,6 +133,46 @@ DaemonConfigResult parse_daemon_config(std::string_view text, const std::string&
         continue;
       }
       c.reserved_startups = static_cast<unsigned>(*n);
+      continue;
+    } else if (key == "WaitingRoom") {
+      auto b = parse_boolean(e.value);
+      if (!b) {
+        reject(e, "expected yes or no");
+        continue;
+      }
+      c.waiting_room.enabled = *b;
+      continue;
+    } else if (key == "MaxParked") {
+      // MaxStartups='s syntax on the room's occupancy: N is a hard cap, start:rate:full adds
+      // random early drop between start and full.
+      auto m = policy::MaxStartups::parse(e.value);
+      if (!m) {
+        reject(e, m.error());
+        continue;
+      }
+      c.waiting_room.max_parked = *m;
+      continue;
+    } else if (key == "PerSourceMaxParked") {
+      auto m = policy::parse_per_source_max_startups(e.value);
+      if (!m) {
+        reject(e, m.error());
+        continue;
+      }
+      c.waiting_room.per_source_max_parked = *m;
+      continue;
+    } else if (key == "MaxParkedWait") {
+      auto d = parse_timespan(e.value);
+      if (!d) {
+        reject(e, d.error().message);
+        continue;
+      }
+      // A parked client hears nothing until it starts: the wait must end, and within what a
+      // client waits for a banner. WaitingRoom=no is the way to not wait at all.
+      if (d->count() <= 0 || *d > kLongestParkedWait) {
+        reject(e, "expected a time between 1us and 24h");
+        continue;
+      }
+      c.waiting_room.max_wait = *d;
       continue;
     } else if (key == "PerSourcePenalties") {
       auto p = policy::PenaltyConfig::parse(e.value);

@@ -3,6 +3,7 @@
 //   [Policy]  MaxStartups=10:30:100  PerSourceMaxStartups=none  PerSourceNetBlockSize=32:128
 //             StartupTimeoutSec=120s  ExemptSources=  ReservedStartups=2
 //             PerSourcePenalties=  PerSourcePenaltyExemptList=
+//             WaitingRoom=yes  MaxParked=1000  PerSourceMaxParked=100  MaxParkedWait=8s
 //   [Metrics] ListenStream=   (off unless set)
 //
 // Every setting has a built-in default, so no file is needed. Unlike a unit's bad value, a

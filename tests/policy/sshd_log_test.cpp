@@ -64,6 +64,10 @@ TEST_CASE("each drop usherd shares with sshd gets sshd's reason", "[policy][sshd
       {DropReason::startups_full, std::nullopt, false, "Maxstartups"},
       {DropReason::startups_early_drop, std::nullopt, false, "Maxstartups"},
       {DropReason::per_source_startups, std::nullopt, false, "Maxstartups"},
+      // sshd would have refused each of these at once, as Maxstartups.
+      {DropReason::queue_full, std::nullopt, false, "Maxstartups"},
+      {DropReason::queue_early_drop, std::nullopt, false, "Maxstartups"},
+      {DropReason::queue_timeout, std::nullopt, false, "Maxstartups"},
   }));
   auto said = usherd::policy::sshd_drop_reason(reason, penalty, full);
   REQUIRE(said);

@@ -80,3 +80,75 @@ TEST_CASE("an empty assignment puts a usherd.conf setting back to its default", 
   CHECK(c.per_source_penalty_exempt_list.empty());
   CHECK_FALSE(c.metrics_listen);
 }
+
+TEST_CASE("the waiting room is on by default with bounds below an ssh client's patience",
+          "[units][daemon][room]") {
+  std::vector<Diagnostic> d;
+  auto r = parse_daemon_config("", "usherd.conf", d);
+  REQUIRE(r.ok);
+  const auto& room = r.config.waiting_room;
+  CHECK(room.enabled);
+  CHECK(room.max_parked == usherd::policy::MaxStartups{1000, 30, 1000});
+  CHECK(room.per_source_max_parked == 100u);
+  CHECK(room.max_wait == Duration(8s));
+}
+
+TEST_CASE("the waiting room keys reach their fields", "[units][daemon][room]") {
+  std::vector<Diagnostic> d;
+  auto r = parse_daemon_config(
+      "[Policy]\nWaitingRoom=no\nMaxParked=100:30:400\nPerSourceMaxParked=none\n"
+      "MaxParkedWait=2500ms\n",
+      "usherd.conf", d);
+  REQUIRE(r.ok);
+  CHECK(d.empty());
+  const auto& room = r.config.waiting_room;
+  CHECK_FALSE(room.enabled);
+  CHECK(room.max_parked == usherd::policy::MaxStartups{100, 30, 400});
+  CHECK_FALSE(room.per_source_max_parked);
+  CHECK(room.max_wait == Duration(2500ms));
+}
+
+TEST_CASE("a bad waiting room value is an error naming the file and line",
+          "[units][daemon][room]") {
+  auto [line, message] = GENERATE(table<std::string, std::string>({
+      {"WaitingRoom=maybe",
+       "usherd.conf:2: Failed to parse WaitingRoom= value: maybe (expected "
+       "yes or no)"},
+      {"MaxParked=0", "usherd.conf:2: Failed to parse MaxParked= value: 0 ("},
+      {"MaxParked=9:30:3", "usherd.conf:2: Failed to parse MaxParked= value: 9:30:3 ("},
+      {"PerSourceMaxParked=0", "usherd.conf:2: Failed to parse PerSourceMaxParked= value: 0 ("},
+      {"MaxParkedWait=0",
+       "usherd.conf:2: Failed to parse MaxParkedWait= value: 0 (expected a "
+       "time between 1us and 24h)"},
+      {"MaxParkedWait=infinity",
+       "usherd.conf:2: Failed to parse MaxParkedWait= value: infinity "
+       "(expected a time between 1us and 24h)"},
+      {"MaxParkedWait=25h", "usherd.conf:2: Failed to parse MaxParkedWait= value: 25h ("},
+      {"MaxParkedWait=soon", "usherd.conf:2: Failed to parse MaxParkedWait= value: soon ("},
+  }));
+  std::vector<Diagnostic> d;
+  auto r = parse_daemon_config("[Policy]\n" + line + "\n", "usherd.conf", d);
+  CHECK_FALSE(r.ok);
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].severity == Diagnostic::Severity::error);
+  CHECK(d[0].to_string().rfind(message, 0) == 0);
+  // The rejected value leaves the default in place.
+  CHECK(r.config.waiting_room.enabled);
+  CHECK(r.config.waiting_room.max_wait == Duration(8s));
+}
+
+TEST_CASE("an empty assignment puts a waiting room key back to its default",
+          "[units][daemon][room]") {
+  std::vector<Diagnostic> d;
+  auto r = parse_daemon_config(
+      "[Policy]\nWaitingRoom=no\nWaitingRoom=\nMaxParked=5\nMaxParked=\n"
+      "PerSourceMaxParked=none\nPerSourceMaxParked=\nMaxParkedWait=1s\nMaxParkedWait=\n",
+      "usherd.conf", d);
+  REQUIRE(r.ok);
+  CHECK(d.empty());
+  const DaemonConfig defaults;
+  CHECK(r.config.waiting_room.enabled == defaults.waiting_room.enabled);
+  CHECK(r.config.waiting_room.max_parked == defaults.waiting_room.max_parked);
+  CHECK(r.config.waiting_room.per_source_max_parked == defaults.waiting_room.per_source_max_parked);
+  CHECK(r.config.waiting_room.max_wait == defaults.waiting_room.max_wait);
+}
