@@ -321,7 +321,8 @@ if want drop; then
   drop_dir="$work/drop"
   mkdir -p "$drop_dir"
   write_usherd_units "$drop_dir" "$OKD --silent --hold-ms 600000" 1:100:1 'Type=notify\n'
-  printf 'StartupTimeoutSec=600\n' >>"$drop_dir/usherd.conf"
+  # The drop path itself: refused at once, not parked in the waiting room.
+  printf 'StartupTimeoutSec=600\nWaitingRoom=no\n' >>"$drop_dir/usherd.conf"
   start_usherd "$drop_dir"
   "$LOADGEN" -q -n 1 -c 1 -T 120000 "127.0.0.1:$USHERD_PORT" &
   holder=$!

@@ -1,7 +1,10 @@
 #include "supervisor/connection_path.h"
 
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+
+#include <cstring>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -58,7 +61,10 @@ ConnectionPath::ConnectionPath(asio::io_context& io, InstanceTable& instances,
       host_(host),
       plan_context_(std::move(plan_context)),
       dev_null_(dev_null),
-      rng_(std::random_device{}()) {}
+      rng_(std::random_device{}()),
+      room_timer_(io) {
+  watch_parked();
+}
 
 void ConnectionPath::configure(const units::DaemonConfig& config) {
   if (!admission_)
@@ -67,6 +73,7 @@ void ConnectionPath::configure(const units::DaemonConfig& config) {
     admission_->reconfigure(to_admission_config(config));
   max_startups_text_ = admission_->config().max_startups.to_string();
   default_startup_timeout_ = config.startup_timeout;
+  queue_room();  // new limits may give parked connections their turn
 }
 
 std::string ConnectionPath::startups_text() const {
@@ -130,28 +137,43 @@ std::size_t ConnectionPath::stalled_launches() const {
 }
 
 void ConnectionPath::handle(Socket& socket, activation::Accepted&& conn, Clock::time_point now) {
-  const std::string peer_text = conn.peer.to_string();
   const bool ip_peer = conn.peer.is_inet();
   policy::IpAddress peer_ip =
       ip_peer ? to_policy_address(conn.peer) : unix_peer_address(conn.fd.get());
   RandomAdapter random(rng_);
   policy::Decision decision = admission_->admit(socket.policy_id, peer_ip, now, random, ip_peer);
-  if (!decision.admitted()) {
-    if (!socket.unit.drop_message.empty()) {
-      // Best effort, never blocking: the socket is non-blocking and the message small.
-      (void)::send(conn.fd.get(), socket.unit.drop_message.data(), socket.unit.drop_message.size(),
-                   MSG_DONTWAIT | MSG_NOSIGNAL);
-    }
-    socket.drop_log.drop(
-        now,
-        fmt::format("drop connection from [{}]:{} on [{}]:{} socket={} reason={} startups={}",
-                    conn.peer.ip_text(), conn.peer.port(), conn.local.ip_text(), conn.local.port(),
-                    socket.unit.name, policy::to_string(*decision.reason), startups_text()),
-        socket.unit.name);
-    if (runs_sshd(socket)) log_sshd_drop(conn, decision, peer_ip, now);
-    return;  // conn.fd closes here
-  }
+  if (decision.pushed_out) leave_room(*decision.pushed_out, now);
+  if (decision.is_parked()) {
+    park(socket, std::move(conn), *decision.ticket, now);
+  } else if (decision.admitted()) {
+    start(socket, std::move(conn), *decision.instance, now);
+  } else {
+    drop(socket, conn, decision, peer_ip, now);
+  }  // a dropped connection's fd closes here
+}
 
+void ConnectionPath::drop(Socket& socket, const activation::Accepted& conn,
+                          const policy::Decision& decision, const policy::IpAddress& peer,
+                          Clock::time_point now) {
+  if (!socket.unit.drop_message.empty()) {
+    // Best effort, never blocking: the socket is non-blocking and the message small.
+    (void)::send(conn.fd.get(), socket.unit.drop_message.data(), socket.unit.drop_message.size(),
+                 MSG_DONTWAIT | MSG_NOSIGNAL);
+  }
+  socket.drop_log.drop(
+      now,
+      fmt::format("drop connection from [{}]:{} on [{}]:{} socket={} reason={} startups={}",
+                  conn.peer.ip_text(), conn.peer.port(), conn.local.ip_text(), conn.local.port(),
+                  socket.unit.name, policy::to_string(*decision.reason), startups_text()),
+      socket.unit.name);
+  if (runs_sshd(socket)) log_sshd_drop(conn, decision, peer, now);
+}
+
+void ConnectionPath::start(Socket& socket, activation::Accepted&& conn,
+                           policy::InstanceId admission, Clock::time_point now) {
+  const std::string peer_text = conn.peer.to_string();
+  const bool ip_peer = conn.peer.is_inet();
+  std::optional<policy::InstanceId> decision_instance = admission;
   ServicePlan& plan = *socket.service;
   ++socket.accept_counter;
   std::string name = instance_name(socket.unit.service, socket.accept_counter,
@@ -166,7 +188,7 @@ void ConnectionPath::handle(Socket& socket, activation::Accepted&& conn, Clock::
     units::ServiceUnit unit = units::instantiate(plan.unit, instance, diags);
     auto specific = make_plan(unit, plan_context_, &plan);
     if (!specific) {
-      spawn_failed(socket.unit.name, name, peer_text, decision.instance,
+      spawn_failed(socket.unit.name, name, peer_text, decision_instance,
                    Error{EINVAL, specific.error().message}, now);
       return;
     }
@@ -177,7 +199,7 @@ void ConnectionPath::handle(Socket& socket, activation::Accepted&& conn, Clock::
     auto pair = activation::make_record_pipe();
     if (!pair) {
       // Counted and logged like any failed spawn; EMFILE here pauses the listeners too.
-      spawn_failed(socket.unit.name, name, peer_text, decision.instance, pair.error(), now);
+      spawn_failed(socket.unit.name, name, peer_text, decision_instance, pair.error(), now);
       return;
     }
     capture_daemon_end = std::move(pair->first);
@@ -195,13 +217,127 @@ void ConnectionPath::handle(Socket& socket, activation::Accepted&& conn, Clock::
   instance->owner = this;
   instance->peer = peer_text;
   if (ip_peer) instance->remote_ip = conn.peer.ip_text();
-  instance->admission = decision.instance;
+  instance->admission = decision_instance;
   instance->plan = socket.service;
   instance->started = now;
   prepare_runtime_directories(plan, instance->name);
   launch(socket, std::move(instance), std::move(spawn), std::move(capture_daemon_end), now);
   // usherd's copies of the connection and of the capture's child end close here: the child
   // has its own (its fd table was copied at the clone).
+}
+
+void ConnectionPath::park(Socket& socket, activation::Accepted&& conn, policy::TicketId ticket,
+                          Clock::time_point now) {
+  auto key = static_cast<std::uint64_t>(ticket);
+  epoll_event event{};
+  // Edge-triggered: the SSH banner a waiting client sends is one event (and stays in the
+  // socket for sshd); its hang-up is the next.
+  event.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+  event.data.u64 = key;
+  if (parked_watch_ &&
+      ::epoll_ctl(parked_watch_->native_handle(), EPOLL_CTL_ADD, conn.fd.get(), &event) != 0)
+    spdlog::debug("park: watching for hang-up: {}", std::strerror(errno));
+  spdlog::debug("park connection from [{}]:{} socket={} parked={}", conn.peer.ip_text(),
+                conn.peer.port(), socket.unit.name, admission_->room_stats().parked);
+  parked_.emplace(key, Parked{std::move(conn), socket.unit.name});
+  (void)now;
+  arm_room_timer();
+  host_.changed();
+}
+
+void ConnectionPath::watch_parked() {
+  int fd = ::epoll_create1(EPOLL_CLOEXEC);
+  if (fd < 0) {
+    // Hang-ups are then only found when a parked connection's turn comes.
+    spdlog::error("waiting room: epoll_create1: {}", std::strerror(errno));
+    return;
+  }
+  parked_watch_ = std::make_unique<asio::posix::stream_descriptor>(io_, fd);
+  on_parked_events();
+}
+
+void ConnectionPath::on_parked_events() {
+  parked_watch_->async_wait(
+      asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& ec) {
+        if (ec) return;
+        epoll_event events[64];
+        int n;
+        while ((n = ::epoll_wait(parked_watch_->native_handle(), events, 64, 0)) > 0) {
+          for (int i = 0; i < n; ++i) {
+            auto it = parked_.find(events[i].data.u64);
+            if (it == parked_.end()) continue;
+            bool gone = (events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+            if (!gone) {
+              char byte;
+              ssize_t r = ::recv(it->second.conn.fd.get(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+              gone = r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+            }
+            if (!gone) continue;  // the client's banner: it stays for sshd
+            // Hung up while waiting: nothing was spawned for it, and nothing will be.
+            admission_->cancel(policy::TicketId{it->first});
+            parked_.erase(it);
+            host_.changed();
+          }
+          if (n < 64) break;
+        }
+        on_parked_events();
+      });
+}
+
+void ConnectionPath::queue_room() {
+  if (room_queued_ || parked_.empty()) return;
+  room_queued_ = true;
+  asio::post(io_, [this] {
+    room_queued_ = false;
+    serve_room(Clock::now());
+  });
+}
+
+void ConnectionPath::serve_room(Clock::time_point now) {
+  if (parked_.empty()) return;
+  for (const policy::RoomExit& exit : admission_->next_from_room(now)) leave_room(exit, now);
+  finish_launches();
+  arm_room_timer();
+}
+
+void ConnectionPath::leave_room(const policy::RoomExit& exit, Clock::time_point now) {
+  auto it = parked_.find(static_cast<std::uint64_t>(exit.ticket));
+  if (it == parked_.end()) {
+    if (exit.instance) admission_->spawn_failed(*exit.instance);
+    return;
+  }
+  Parked parked = std::move(it->second);
+  parked_.erase(it);
+  if (parked_watch_)
+    (void)::epoll_ctl(parked_watch_->native_handle(), EPOLL_CTL_DEL, parked.conn.fd.get(), nullptr);
+  Socket* socket = listeners_.find(parked.socket);
+  if (exit.started()) {
+    room_wait_seconds_.observe(std::chrono::duration<double>(exit.waited).count());
+    if (socket == nullptr || !socket->service) {
+      // Its socket was removed by a reload while it waited.
+      admission_->spawn_failed(*exit.instance);
+      return;
+    }
+    start(*socket, std::move(parked.conn), *exit.instance, now);
+    return;
+  }
+  if (socket == nullptr) return;
+  policy::Decision decision;
+  decision.reason = exit.reason;
+  decision.startups = exit.startups;
+  drop(*socket, parked.conn, decision, exit.peer, now);
+}
+
+void ConnectionPath::arm_room_timer() {
+  auto deadline = admission_->next_room_deadline();
+  if (!deadline) {
+    room_timer_.cancel();
+    return;
+  }
+  room_timer_.expires_at(*deadline);
+  room_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) serve_room(Clock::now());
+  });
 }
 
 void ConnectionPath::launch(Socket& socket, std::unique_ptr<Instance> instance,
@@ -289,7 +425,10 @@ void ConnectionPath::spawn_failed(const std::string& socket, const std::string& 
                                   std::optional<policy::InstanceId> admission, const Error& error,
                                   Clock::time_point now, bool launch_failed) {
   ++spawn_failures_;
-  if (admission) admission_->spawn_failed(*admission);
+  if (admission) {
+    admission_->spawn_failed(*admission);
+    queue_room();
+  }
   std::string message = fmt::format("spawn instance={} socket={} peer={} failed: {}", name, socket,
                                     peer, error.to_string());
   Socket* state = listeners_.find(socket);
@@ -393,6 +532,7 @@ void ConnectionPath::instance_ready(Instance& instance, const char* via, Clock::
   if (std::string_view(via) != "unknown")
     startup_seconds_[instance.socket].observe(seconds_between(instance.started, now));
   host_.changed();
+  queue_room();
 }
 
 void ConnectionPath::instance_ended(Instance& instance, const EndStatus& status,
@@ -421,6 +561,7 @@ void ConnectionPath::instance_ended(Instance& instance, const EndStatus& status,
       log_sshd_penalty(instance, released);
   }
   if (!never_ran) log_end(instance, status, now);
+  queue_room();
 }
 
 void ConnectionPath::adopt(Instance& instance, Socket& socket, Clock::time_point now) {
@@ -437,6 +578,10 @@ void ConnectionPath::adopt(Instance& instance, Socket& socket, Clock::time_point
 
 void ConnectionPath::shutdown() {
   launcher_.discard_spare();
+  // Parked connections never got an instance: closed, as a stopping sshd closes its queue.
+  for (const auto& [ticket, parked] : parked_) admission_->cancel(policy::TicketId{ticket});
+  parked_.clear();
+  room_timer_.cancel();
   std::vector<std::uint64_t> starting;
   for (const auto& [key, inst] : instances_.all())
     if (inst->role == Instance::Role::connection &&

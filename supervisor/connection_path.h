@@ -12,6 +12,13 @@
 // Only children still making progress hold every socket: one that has not exec'd after
 // kStallAfter (SIGSTOPped by a process of its own user, a hung WorkingDirectory= or binary)
 // holds only its own socket, and is killed at kExecDeadline.
+//
+// The waiting room (WaitingRoom=, policy/waiting_room.h): a connection the startup budget has
+// no room for is parked, accepted with nothing spawned and nothing sent, and started when the
+// policy gives it a slot (served whenever a slot may have freed: an instance became ready or
+// ended, a spawn failed, the configuration changed). A parked client that hangs up is seen at
+// once through its own epoll set (EPOLLRDHUP, edge-triggered: an SSH banner the client sends
+// while it waits stays in the socket for sshd), and its ticket cancelled.
 #pragma once
 
 #include <map>
@@ -78,6 +85,11 @@ class ConnectionPath : public InstanceOwner {
   void housekeeping(Clock::time_point now);
   /// Clones the launcher's next spare child once the ready handlers have run.
   void refill_spare();
+  /// A slot may have freed (or the configuration changed): the waiting room is served once
+  /// the handlers already ready have run.
+  void queue_room();
+
+  const Histogram& room_wait_seconds() const { return room_wait_seconds_; }
 
   std::uint64_t spawn_failures() const { return spawn_failures_; }
   const Histogram& spawn_seconds() const { return spawn_seconds_; }
@@ -89,6 +101,19 @@ class ConnectionPath : public InstanceOwner {
 
  private:
   void handle(Socket& socket, activation::Accepted&& conn, Clock::time_point now);
+  /// Starts the instance of an admitted (or unparked) connection.
+  void start(Socket& socket, activation::Accepted&& conn, policy::InstanceId admission,
+             Clock::time_point now);
+  void drop(Socket& socket, const activation::Accepted& conn, const policy::Decision& decision,
+            const policy::IpAddress& peer, Clock::time_point now);
+  void park(Socket& socket, activation::Accepted&& conn, policy::TicketId ticket,
+            Clock::time_point now);
+  /// A parked connection leaves the room: started, or dropped with the policy's reason.
+  void leave_room(const policy::RoomExit& exit, Clock::time_point now);
+  void serve_room(Clock::time_point now);
+  void arm_room_timer();
+  void watch_parked();
+  void on_parked_events();
   void launch(Socket& socket, std::unique_ptr<Instance> instance, activation::SpawnPlan&& spawn,
               UniqueFd output, Clock::time_point accepted_at);
   void finish_launches();
@@ -129,6 +154,19 @@ class ConnectionPath : public InstanceOwner {
   std::uint64_t sshd_drops_ = 0;  ///< numbers the drop lines, as sshd's #N does
   Histogram spawn_seconds_;
   std::map<std::string, Histogram> startup_seconds_;  ///< per socket
+
+  /// A connection in the waiting room: its fd (in parked_watch_), and its socket by name (a
+  /// reload may replace the Socket while it waits).
+  struct Parked {
+    activation::Accepted conn;
+    std::string socket;
+  };
+  std::map<std::uint64_t, Parked> parked_;  ///< by ticket
+  /// The epoll set of parked connections (one fd, made with the path), in the loop.
+  std::unique_ptr<asio::posix::stream_descriptor> parked_watch_;
+  asio::steady_timer room_timer_;
+  bool room_queued_ = false;
+  Histogram room_wait_seconds_;
 };
 
 }  // namespace usherd::supervisor

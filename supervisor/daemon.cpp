@@ -233,8 +233,11 @@ bool Daemon::stop_instance(const std::string& name) {
 
 std::string Daemon::title() const {
   const auto& admission = connections_.admission();
-  return fmt::format("{} of {} startups, {} instances", admission.startups().current,
-                     admission.config().max_startups.to_string(), instances_.size());
+  unsigned parked = admission.room_stats().parked;
+  return fmt::format("{} of {} startups, {}{} instances", admission.startups().current,
+                     admission.config().max_startups.to_string(),
+                     parked > 0 ? fmt::format("{} parked, ", parked) : std::string(),
+                     instances_.size());
 }
 
 StatusSnapshot Daemon::snapshot(Clock::time_point now) const {
@@ -252,6 +255,9 @@ StatusSnapshot Daemon::snapshot(Clock::time_point now) const {
   out.spawn_failures = connections_.spawn_failures();
   out.launches_stalled = connections_.stalled_launches();
   out.spawn_seconds = connections_.spawn_seconds();
+  out.room = admission.room_stats();
+  out.parked_blocks = admission.parked_blocks();
+  out.room_wait_seconds = connections_.room_wait_seconds();
   for (const auto& s : listeners_.sockets()) {
     SocketSnapshot so;
     so.name = s->unit.name;

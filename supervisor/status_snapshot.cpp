@@ -25,6 +25,9 @@ std::string_view drop_reason_name(std::size_t i) {
   return policy::to_string(static_cast<policy::DropReason>(i));
 }
 
+/// Source blocks listed by name in status (the busiest first); the rest are counted.
+constexpr std::size_t kParkedBlocksShown = 16;
+
 }  // namespace
 
 boost::json::object render_list_json(const StatusSnapshot& snapshot) {
@@ -71,6 +74,25 @@ boost::json::object render_status_json(const StatusSnapshot& snapshot) {
   control["refused"] = snapshot.control_refused;
   out["control_requests"] = control;
   if (!snapshot.metrics_listen.empty()) out["metrics_listen"] = snapshot.metrics_listen;
+  const policy::RoomStats& room = snapshot.room;
+  boost::json::object waiting;
+  waiting["enabled"] = room.enabled;
+  waiting["parked"] = room.parked;
+  waiting["peak"] = room.peak;
+  waiting["blocks"] = room.blocks;
+  waiting["started"] = room.started;
+  waiting["longest_wait_s"] = std::chrono::duration<double>(room.waited_max).count();
+  waiting["max_wait_s"] = std::chrono::duration<double>(room.max_wait).count();
+  waiting["max_parked"] = room.configured.to_string();
+  boost::json::array blocks;
+  for (std::size_t i = 0; i < snapshot.parked_blocks.size() && i < kParkedBlocksShown; ++i) {
+    boost::json::object b;
+    b["block"] = snapshot.parked_blocks[i].block.to_string();
+    b["parked"] = snapshot.parked_blocks[i].parked;
+    blocks.push_back(std::move(b));
+  }
+  waiting["by_block"] = blocks;
+  out["waiting_room"] = waiting;
   boost::json::array sockets;
   for (const auto& s : snapshot.sockets) {
     boost::json::object so;
@@ -89,6 +111,8 @@ boost::json::object render_status_json(const StatusSnapshot& snapshot) {
     so["dropped"] = dropped;
     so["startups"] = s.stats.startups;
     so["instances"] = s.stats.instances;
+    so["parked"] = s.stats.parked;
+    so["abandoned"] = s.stats.abandoned;
     if (s.service_state) so["service_state"] = *s.service_state;
     sockets.push_back(std::move(so));
   }
@@ -102,6 +126,18 @@ std::string render_status_text(const StatusSnapshot& snapshot) {
       fmt::format("usherd: startups {} of {} (peak {}), {} instances, {} penalised sources\n",
                   snapshot.startups.current, snapshot.limits.to_string(), snapshot.startups.peak,
                   snapshot.tracked, snapshot.penalised_sources);
+  if (snapshot.room.enabled || snapshot.room.parked > 0) {
+    const policy::RoomStats& room = snapshot.room;
+    out += fmt::format(
+        "waiting room: {} parked (peak {}) from {} source blocks, {} started, longest wait "
+        "{:.1f}s of {:.1f}s\n",
+        room.parked, room.peak, room.blocks, room.started,
+        std::chrono::duration<double>(room.waited_max).count(),
+        std::chrono::duration<double>(room.max_wait).count());
+    for (std::size_t i = 0; i < snapshot.parked_blocks.size() && i < kParkedBlocksShown; ++i)
+      out += fmt::format("    {} parked from {}\n", snapshot.parked_blocks[i].parked,
+                         snapshot.parked_blocks[i].block.to_string());
+  }
   for (const auto& s : snapshot.sockets) {
     const policy::SocketStats& st = s.stats;
     out += fmt::format("* {} -> {} (accept={})\n    listen: {}{}\n", s.name, s.service,
@@ -113,6 +149,9 @@ std::string render_status_text(const StatusSnapshot& snapshot) {
     out += fmt::format("    accepted {}, admitted {}, dropped {}{}\n", st.accepted, st.admitted,
                        st.dropped_total(), drops.empty() ? "" : " (" + drops.substr(1) + ")");
     out += fmt::format("    startups {}, instances {}\n", st.startups, st.instances);
+    if (st.parked > 0 || st.parked_total > 0)
+      out += fmt::format("    parked {} now, {} in all, {} hung up while waiting\n", st.parked,
+                         st.parked_total, st.abandoned);
   }
   return out;
 }
@@ -177,6 +216,19 @@ std::string render_metrics(const StatusSnapshot& snapshot) {
   help("usherd_notify_rejected_total", "counter",
        "Notify datagrams not attributable to an instance.");
   out += fmt::format("usherd_notify_rejected_total {}\n", snapshot.notify_rejected);
+  help("usherd_parked", "gauge", "Connections in the waiting room, by socket.");
+  for (const auto& s : snapshot.sockets)
+    out += fmt::format("usherd_parked{{socket=\"{}\"}} {}\n", escape_label(s.name), s.stats.parked);
+  help("usherd_parked_peak", "gauge", "High-water mark of connections in the waiting room.");
+  out += fmt::format("usherd_parked_peak {}\n", snapshot.room.peak);
+  help("usherd_parked_abandoned_total", "counter",
+       "Parked connections whose client hung up while waiting, by socket.");
+  for (const auto& s : snapshot.sockets)
+    out += fmt::format("usherd_parked_abandoned_total{{socket=\"{}\"}} {}\n", escape_label(s.name),
+                       s.stats.abandoned);
+  help("usherd_parked_wait_seconds", "histogram",
+       "Time a connection waited in the waiting room before its instance started.");
+  snapshot.room_wait_seconds.render(out, "usherd_parked_wait_seconds", "");
   help("usherd_control_requests_total", "counter", "Control requests, by answer.");
   out +=
       fmt::format("usherd_control_requests_total{{result=\"ok\"}} {}\n", snapshot.control_answered);

@@ -60,6 +60,10 @@ struct StatusSnapshot {
   std::uint64_t control_refused = 0;
   std::string metrics_listen;  ///< "" when there is no HTTP /metrics
   Histogram spawn_seconds;
+  policy::RoomStats room;  ///< the waiting room
+  /// Source blocks with parked connections, most parked first.
+  std::vector<policy::ParkedBlock> parked_blocks;
+  Histogram room_wait_seconds;  ///< how long started connections waited in the room
   std::vector<SocketSnapshot> sockets;
   /// Instances and service main processes (not ExecStartPre= and similar commands).
   std::vector<InstanceSnapshot> instances;

@@ -66,15 +66,20 @@ def login(port, source="127.0.0.1"):
     try:
         with connect(port, source) as s:
             s.sendall(b"hello\n")
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = s.recv(64)
-                if not chunk:
-                    break
-                data += chunk
-            return data == b"ready\n"
+            return read_line(s) == b"ready\n"
     except ConnectionError:
         return False
+
+
+def read_line(s):
+    """Bytes up to and including the first newline, or up to EOF."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = s.recv(64)
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 def hit_and_leave(port, source, reset=False):

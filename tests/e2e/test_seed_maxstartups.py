@@ -66,7 +66,10 @@ def test_slow_authentication_under_a_burst_stays_within_the_global_budget():
     with SshdSetup() as setup:
         slow_auth(setup)
         check_sshd_config(setup)
-        config = "[Policy]\nMaxStartups=4:50:8\nExemptSources=127.0.0.9/32\nReservedStartups=2\n"
+        # The incident's own admission: random early drop, no waiting room (test_waiting_room
+        # runs the same burst with the room).
+        config = ("[Policy]\nMaxStartups=4:50:8\nExemptSources=127.0.0.9/32\nReservedStartups=2\n"
+                  "WaitingRoom=no\n")
         with harness.Usherd(three_sockets(setup), config=config) as usherd:
             ports = [usherd.port(f"{n}.socket") for n in ("ssh-a", "ssh-b", "ssh-c")]
             burst, refused = [], 0

@@ -200,7 +200,8 @@ def test_a_startup_lasts_until_sshd_logs_its_accepted_line_and_max_startups_boun
     socket_extra = "X-MaxStartups=1\nX-DropMessage=Not allowed at this time\\r\\n\n"
     service_extra = f"X-ReadyLog={READY_LOG}\n"
     with SshdSetup(socket_extra, service_extra) as setup:
-        with harness.Usherd(setup.units) as usherd:
+        # Refused at once when full (the waiting room is off): sshd's own refusal, then EOF.
+        with harness.Usherd(setup.units, config="[Policy]\nWaitingRoom=no\n") as usherd:
             port = usherd.port("ssh.socket")
             # An unauthenticated connection is a startup for as long as it stays.
             pending = connect(port)

@@ -36,6 +36,17 @@ StatusSnapshot sample() {
   s.metrics_listen = "127.0.0.1:9100";
   s.spawn_seconds.observe(0.0004);
   s.spawn_seconds.observe(0.003);
+  s.room.enabled = true;
+  s.room.parked = 7;
+  s.room.peak = 40;
+  s.room.blocks = 2;
+  s.room.started = 120;
+  s.room.waited_max = std::chrono::milliseconds(2500);
+  s.room.max_wait = std::chrono::seconds(8);
+  s.room.configured = {1000, 30, 1000};
+  s.parked_blocks.push_back({*policy::Cidr::parse("127.0.4.0/24"), 6});
+  s.parked_blocks.push_back({*policy::Cidr::parse("2001:db8::/64"), 1});
+  s.room_wait_seconds.observe(0.2);
 
   SocketSnapshot ssh;
   ssh.name = "ssh.socket";
@@ -45,6 +56,9 @@ StatusSnapshot sample() {
   ssh.held = true;
   ssh.stats.startups = 3;
   ssh.stats.instances = 4;
+  ssh.stats.parked = 7;
+  ssh.stats.parked_total = 130;
+  ssh.stats.abandoned = 3;
   ssh.stats.accepted = 120;
   ssh.stats.admitted = 100;
   ssh.stats.dropped[static_cast<std::size_t>(policy::DropReason::startups_early_drop)] = 15;
