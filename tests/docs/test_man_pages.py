@@ -93,8 +93,11 @@ def cli_help(argv):
         if section == "subcommands" and line.startswith("  "):
             subcommands.append(line.split()[0])
         elif section == "options":
-            options += re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", line.split("  ")[1]
-                                  if line.startswith("  ") else "")
+            # "  -h,--help  Print ..." or "  --to TEXT  write ...": the long name that begins
+            # the line (after a short one), never a word of the description.
+            option = re.match(r"^\s+(?:-\w,\s*)?(--[a-z][a-z-]*)", line)
+            if option:
+                options.append(option.group(1))
     check(options, f"{' '.join(argv)} --help lists options: {out!r}")
     return subcommands, [o for o in options if o != "--help"]
 
