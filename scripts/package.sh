@@ -9,7 +9,8 @@
 # and the artefacts never land beside the checkout. Missing build dependencies are installed
 # with `apt-get build-dep` on that copy (as root), which reads debian/control and picks, from
 # its alternatives, the packages of this release. lintian must report no error and no
-# warning. JOBS (default: nproc) is the build's parallelism.
+# warning. JOBS (default: nproc) is the build's parallelism. A .deb newer than every file it
+# is built from is not built again.
 #
 # Prints "package: time PHASE Ns" per phase and, last, the path of the .deb.
 set -euo pipefail
@@ -39,6 +40,16 @@ for tool in dpkg-buildpackage dh lintian; do
   break
 done
 
+deb="$out/usherd_${version}_$arch.deb"
+# What the package is built from: the top-level CMakeLists.txt and the folders it adds (a new
+# folder changes it too), debian/ and examples/ (installed as documentation).
+inputs=(CMakeLists.txt cmake base policy units importer activation supervisor doc dist examples debian)
+if [ -f "$deb" ] && [ -z "$(cd "$here" && find "${inputs[@]}" -newer "$deb" -print | head -n 1)" ]; then
+  say "$deb is newer than every source: not built again"
+  echo "$deb"
+  exit 0
+fi
+
 phase copy
 rm -rf --one-file-system "$src"
 mkdir -p "$src"
@@ -62,7 +73,6 @@ rm -f "$out"/usherd_"$version"_*.deb "$out"/usherd_"$version"_*.changes \
   dpkg-buildpackage -us -uc -b >"$out/dpkg-buildpackage.log" 2>&1) || {
   tail -n 40 "$out/dpkg-buildpackage.log" >&2; die "dpkg-buildpackage failed (log: $out/dpkg-buildpackage.log)"; }
 phase_end
-deb="$out/usherd_${version}_$arch.deb"
 [ -f "$deb" ] || die "no $deb after dpkg-buildpackage"
 
 phase lintian

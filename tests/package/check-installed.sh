@@ -16,11 +16,14 @@ fail() { echo "check-installed: FAILED: $*" >&2; exit 1; }
 export DEBIAN_FRONTEND=noninteractive
 
 packages() { dpkg-query -W -f '${db:Status-Abbrev} ${Package}\n' | awk '$1 == "ii" { print $2 }' | sort; }
-# Every file or directory whose name says usherd, outside the kernel's file systems and this
-# script's own files in /root.
+# Every file or directory whose name says usherd, and all of /etc/usherd, outside the
+# kernel's file systems, this script's own files in /root and man-db's cache of formatted
+# pages (/var/cache/man: written by `man` below, not by the package, and expired by man-db's
+# own daily job).
 usherd_files() {
-  find / -xdev \( -path /proc -o -path /sys -o -path /dev -o -path /root \) -prune -o \
-    -name '*usherd*' -print | sort
+  { find / -xdev \( -path /proc -o -path /sys -o -path /dev -o -path /root -o \
+      -path /var/cache/man \) -prune -o -name '*usherd*' -print
+    [ ! -d /etc/usherd ] || find /etc/usherd; } | sort -u
 }
 
 . /etc/os-release

@@ -35,9 +35,11 @@ from harness import check, check_eq  # noqa: E402
 UNIT = "usherd.service"
 USER = "usherdpkg"
 ADMIN_UNITS = ["/etc/usherd/units/sshd.socket", "/etc/usherd/units/sshd@.service"]
-# Everything named usherd, outside the kernel's file systems, the checkout and /tmp.
-FIND_USHERD = ("find / -xdev \\( -path /proc -o -path /sys -o -path /dev -o -path /tmp "
-               f"-o -path {bed.CHECKOUT} \\) -prune -o -name '*usherd*' -print | sort")
+# Everything named usherd and all of /etc/usherd, outside the kernel's file systems, the
+# checkout, /tmp and man-db's cache (see tests/package/check-installed.sh).
+FIND_USHERD = ("{ find / -xdev \\( -path /proc -o -path /sys -o -path /dev -o -path /tmp "
+               f"-o -path {bed.CHECKOUT} -o -path /var/cache/man \\) -prune -o "
+               "-name '*usherd*' -print; [ ! -d /etc/usherd ] || find /etc/usherd; } | sort -u")
 
 
 def package_path():
