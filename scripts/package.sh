@@ -9,8 +9,9 @@
 # and the artefacts never land beside the checkout. Missing build dependencies are installed
 # with `apt-get build-dep` on that copy (as root), which reads debian/control and picks, from
 # its alternatives, the packages of this release. lintian must report no error and no
-# warning. JOBS (default: nproc) is the build's parallelism. A .deb newer than every file it
-# is built from is not built again.
+# warning. JOBS (default: nproc) is the build's parallelism; DEB_BUILD_OPTIONS is passed on
+# (dpkg-buildpackage(1)). A .deb newer than every file it is built from, and built with the
+# same DEB_BUILD_OPTIONS, is not built again.
 #
 # Prints "package: time PHASE Ns" per phase and, last, the path of the .deb.
 set -euo pipefail
@@ -44,7 +45,11 @@ deb="$out/usherd_${version}_$arch.deb"
 # What the package is built from: the top-level CMakeLists.txt and the folders it adds (a new
 # folder changes it too), debian/ and examples/ (installed as documentation).
 inputs=(CMakeLists.txt cmake base policy units importer activation supervisor doc dist examples debian)
-if [ -f "$deb" ] && [ -z "$(cd "$here" && find "${inputs[@]}" -newer "$deb" -print | head -n 1)" ]; then
+# DEB_BUILD_OPTIONS as given (CI's "noopt nostrip", see scripts/debian-root.sh), kept beside
+# the .deb: a package built with other options is built again.
+options="${DEB_BUILD_OPTIONS:-}"
+if [ -f "$deb" ] && [ "$(cat "$deb.options" 2>/dev/null)" = "$options" ] &&
+    [ -z "$(cd "$here" && find "${inputs[@]}" -newer "$deb" -print | head -n 1)" ]; then
   say "$deb is newer than every source: not built again"
   echo "$deb"
   exit 0
@@ -69,11 +74,13 @@ fi
 phase dpkg-buildpackage
 rm -f "$out"/usherd_"$version"_*.deb "$out"/usherd_"$version"_*.changes \
   "$out"/usherd_"$version"_*.buildinfo "$out"/usherd-dbgsym_*.deb
-(cd "$src" && DEB_BUILD_OPTIONS="parallel=$jobs ${DEB_BUILD_OPTIONS:-}" \
+rm -f "$deb.options"
+(cd "$src" && DEB_BUILD_OPTIONS="parallel=$jobs $options" \
   dpkg-buildpackage -us -uc -b >"$out/dpkg-buildpackage.log" 2>&1) || {
   tail -n 40 "$out/dpkg-buildpackage.log" >&2; die "dpkg-buildpackage failed (log: $out/dpkg-buildpackage.log)"; }
 phase_end
 [ -f "$deb" ] || die "no $deb after dpkg-buildpackage"
+printf '%s\n' "$options" >"$deb.options"
 
 phase lintian
 lintian --fail-on error,warning --info "$deb" || die "lintian reported errors or warnings on $deb"
