@@ -24,9 +24,9 @@
 #   USHERD_DEBIAN13_TARGETS  what `test` makes inside after `make build` (default: test)
 #   USHERD_DEBIAN13_CTEST    with the default target: a CTest -R regex for a subset
 #   USHERD_DEBIAN_PACKAGE    0: `test` leaves the package out
-#   USHERD_DEB_BUILD_OPTIONS DEB_BUILD_OPTIONS for the package build: CI's "noopt nostrip"
-#                            (-O0, no debug package: the same files, lintian and install
-#                            checks, minutes less); `make package` builds it as released
+#   USHERD_DEB_BUILD_OPTIONS DEB_BUILD_OPTIONS for the package build: CI's "noopt noddebs"
+#                            (-O0, no -dbgsym package: the same files, lintian and install
+#                            checks, in less time); `make package` builds it as released
 #
 # The root is built in ROOT.new and renamed when debootstrap and the setup below have
 # finished, so an existing ROOT is a complete one; a ROOT.new left by an interrupted run is

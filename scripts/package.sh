@@ -45,7 +45,7 @@ deb="$out/usherd_${version}_$arch.deb"
 # What the package is built from: the top-level CMakeLists.txt and the folders it adds (a new
 # folder changes it too), debian/ and examples/ (installed as documentation).
 inputs=(CMakeLists.txt cmake base policy units importer activation supervisor doc dist examples debian)
-# DEB_BUILD_OPTIONS as given (CI's "noopt nostrip", see scripts/debian-root.sh), kept beside
+# DEB_BUILD_OPTIONS as given (CI's "noopt noddebs", see scripts/debian-root.sh), kept beside
 # the .deb: a package built with other options is built again.
 options="${DEB_BUILD_OPTIONS:-}"
 if [ -f "$deb" ] && [ "$(cat "$deb.options" 2>/dev/null)" = "$options" ] &&

@@ -50,7 +50,8 @@ now_s() { date +%s; }
 phase prepare-root
 # The root's own `make build` installs what the build needs; the tests need the suite's
 # daemons and clients too (git, rsync for the examples), and the container needs an init.
-USHERD_DEBIAN13_ROOT="$root" "$here/scripts/debian13-root.sh" run sh -c '
+USHERD_DEBIAN13_ROOT="$root" "$here/scripts/debian13-root.sh" run \
+    env DEB_BUILD_OPTIONS="${USHERD_DEB_BUILD_OPTIONS:-}" sh -c '
   scripts/install-deps.sh all
   for p in systemd-sysv dbus; do
     dpkg-query -W -f="\${Status}" "$p" 2>/dev/null | grep -q "install ok installed" || missing="${missing-} $p"
@@ -60,8 +61,9 @@ USHERD_DEBIAN13_ROOT="$root" "$here/scripts/debian13-root.sh" run sh -c '
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
   fi
   make build >/tmp/usherd-build.log 2>&1 || { tail -n 40 /tmp/usherd-build.log >&2; exit 1; }
-  # The package for tests/systemd/test_package.py: the one `make test-debian13` built, unless
-  # a source is newer (the copy of the checkout gets the time of its sync when it changes).
+  # The package for tests/systemd/test_package.py: the one `make test-debian13` built (with
+  # the same USHERD_DEB_BUILD_OPTIONS), unless a source is newer (the copy of the checkout
+  # gets the time of its sync when it changes).
   scripts/package.sh >/tmp/usherd-package.log 2>&1 || { tail -n 40 /tmp/usherd-package.log >&2; exit 1; }'
 phase_end
 
