@@ -6,7 +6,7 @@ JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
 .PHONY: all deps deps-build configure build run test unit-test e2e-test soak fuzz fuzz-long asan-test \
-        test-debian13 test-systemd bench clean check-examples format
+        test-debian13 test-debian12 test-systemd package bench clean check-examples format
 
 all: build
 
@@ -86,6 +86,18 @@ test-debian13:
 # as the shipped usherd.service, tests/systemd/test_*.py (scripts/systemd-bed.sh).
 test-systemd:
 	scripts/systemd-bed.sh
+
+# The Debian package for the release this runs on (scripts/package.sh): build/package/
+# usherd_VERSION_ARCH.deb, built from a copy of the checkout with dpkg-buildpackage, checked
+# by lintian (no error, no warning). Installs its build dependencies when run as root.
+package:
+	JOBS=$(JOBS) scripts/package.sh
+
+# The package on Debian 12 "bookworm" in a debootstrap root of its own (build/debian12-root,
+# as test-debian13 builds trixie's): built there, installed with apt-get in a fresh copy,
+# man pages and `usherd --check` (tests/package/check-installed.sh). Not in CI.
+test-debian12:
+	USHERD_DEBIAN_RELEASE=12 scripts/debian-root.sh package
 
 bench: deps
 	cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DUSHERD_TESTS=OFF

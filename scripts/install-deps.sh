@@ -28,7 +28,7 @@ fi
 common_build=(
   build-essential cmake ninja-build pkg-config
   libspdlog-dev libsystemd-dev libcli11-dev libexpected-dev libpcre2-dev libxml2-dev
-  libfuse3-dev
+  libfuse3-dev scdoc
 )
 common_test=(
   clang

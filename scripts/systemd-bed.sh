@@ -4,7 +4,9 @@
 # systemd-nspawn, waits until `systemctl is-system-running` answers, runs a command on the
 # host while the container is up, then powers the container off.
 #
-#   scripts/systemd-bed.sh           the systemd tests, tests/systemd/test_*.py (`make test-systemd`)
+#   scripts/systemd-bed.sh           the systemd tests, tests/systemd/test_*.py (`make test-systemd`):
+#                                    usherd as usherd.service, and its Debian package installed,
+#                                    serving Debian's own ssh units, and purged
 #   scripts/systemd-bed.sh CMD...    CMD instead (e.g. bash, to look around)
 #
 # CMD runs on the host with USHERD_SYSTEMD_PID1 (the container's PID 1 as the host sees it:
@@ -14,7 +16,7 @@
 #
 # Before the boot, through debian13-root.sh (its mounts, its lock, its copy of the checkout):
 # the packages of the suite, plus systemd-sysv and dbus, are installed in the root, and
-# usherd is built there. Then, holding the root's lock for as long as the container runs:
+# usherd and its package are built there. Then, holding the root's lock for as long as the container runs:
 #   systemd-nspawn --keep-unit --register=no -D ROOT --boot --console=pipe --private-network
 # --keep-unit --register=no: the host has no systemd (nspawn fails "Failed to open system
 # bus" without them). --private-network: the container gets a loopback of its own, so the
@@ -48,7 +50,8 @@ now_s() { date +%s; }
 phase prepare-root
 # The root's own `make build` installs what the build needs; the tests need the suite's
 # daemons and clients too (git, rsync for the examples), and the container needs an init.
-USHERD_DEBIAN13_ROOT="$root" "$here/scripts/debian13-root.sh" run sh -c '
+USHERD_DEBIAN13_ROOT="$root" "$here/scripts/debian13-root.sh" run \
+    env DEB_BUILD_OPTIONS="${USHERD_DEB_BUILD_OPTIONS:-}" sh -c '
   scripts/install-deps.sh all
   for p in systemd-sysv dbus; do
     dpkg-query -W -f="\${Status}" "$p" 2>/dev/null | grep -q "install ok installed" || missing="${missing-} $p"
@@ -57,7 +60,11 @@ USHERD_DEBIAN13_ROOT="$root" "$here/scripts/debian13-root.sh" run sh -c '
     echo "systemd-bed: installing in the root:$missing" >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
   fi
-  make build >/tmp/usherd-build.log 2>&1 || { tail -n 40 /tmp/usherd-build.log >&2; exit 1; }'
+  make build >/tmp/usherd-build.log 2>&1 || { tail -n 40 /tmp/usherd-build.log >&2; exit 1; }
+  # The package for tests/systemd/test_package.py: the one `make test-debian13` built (with
+  # the same USHERD_DEB_BUILD_OPTIONS), unless a source is newer (the copy of the checkout
+  # gets the time of its sync when it changes).
+  scripts/package.sh >/tmp/usherd-package.log 2>&1 || { tail -n 40 /tmp/usherd-package.log >&2; exit 1; }'
 phase_end
 
 exec 9>"$root.lock"

@@ -6,10 +6,11 @@ Debian 13 root with systemd-nspawn and passes the container's PID 1 in USHERD_SY
 every command below runs inside the container through `nsenter -t PID1 -a`, so in its
 mount, pid and network namespaces (the container has a loopback of its own).
 
-The test installs the usherd built in the root for Debian 13 as /usr/local/sbin/usherd,
-examples/systemd/usherd.service as shipped, examples/units in /etc/usherd/units, and the
-examples' data (scripts/run-examples.sh --prepare-only), then checks what only a real
-service manager and journald can show:
+The test installs the usherd built in the root for Debian 13 as /usr/local/sbin/usherd, the
+usherd.service the build generates for it (build/dist/usherd.service, from
+dist/usherd.service.in), examples/units in /etc/usherd/units, and the examples' data
+(scripts/run-examples.sh --prepare-only), then checks what only a real service manager and
+journald can show:
 - Type=notify: `systemctl start` returns once usherd sent READY=1; the unit is active, with
   usherd's STATUS= text and its watchdog armed;
 - a connection to an Accept=yes example unit (git daemon, User=nobody) is served through it;
@@ -131,7 +132,7 @@ class JournalFollower:
 def install():
     shell(f"""
         install -m 0755 {CHECKOUT}/build/supervisor/usherd /usr/local/sbin/usherd
-        install -m 0644 {CHECKOUT}/examples/systemd/usherd.service /etc/systemd/system/
+        install -m 0644 {CHECKOUT}/build/dist/usherd.service /etc/systemd/system/
         install -d -m 0755 /etc/usherd/units
         install -m 0644 {CHECKOUT}/examples/units/* /etc/usherd/units/
         {CHECKOUT}/scripts/run-examples.sh --prepare-only >/dev/null
