@@ -131,6 +131,7 @@ enter_root() {
 }
 
 # Runs a command inside with a clean environment (nothing of the host's leaks in), but for
+# the sizes of the soak and handoff runs when set (CI runs them at full size natively), and
 # the e2e tests' per-test deadline: a guard against hangs, set to 180 s here (90 s natively)
 # because the same work is slower in the root: the 10,000 handoffs of e2e: handoff took 88 s
 # alone there against 69 s natively on the 2-core machine, past 90 s beside another test.
@@ -140,7 +141,9 @@ enter_root() {
 in_root() {
   chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    USHERD_E2E_TEST_TIMEOUT="${USHERD_E2E_TEST_TIMEOUT:-180}" "$@" <&0 &
+    USHERD_E2E_TEST_TIMEOUT="${USHERD_E2E_TEST_TIMEOUT:-180}" \
+    ${USHERD_SOAK_CONNECTIONS:+USHERD_SOAK_CONNECTIONS="$USHERD_SOAK_CONNECTIONS"} \
+    ${USHERD_HANDOFF_COUNT:+USHERD_HANDOFF_COUNT="$USHERD_HANDOFF_COUNT"} "$@" <&0 &
   wait $!
 }
 
