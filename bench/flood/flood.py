@@ -134,12 +134,13 @@ def scenario(cls, attack_name, args, setup, limits, run_dir):
     t_a = time.monotonic()
     attack.start()
     time.sleep(args.attack_s)
-    host_b, tree_b = procs.host_busy_s(), sampler.take()
     t_b = time.monotonic()
+    host_b, tree_b = procs.host_busy_s(), sampler.take()
+    t_status = time.monotonic()
     status = c.status()  # at the height of the attack
-    status_s = time.monotonic() - t_b
+    status_s = time.monotonic() - t_status
     attack.stop()
-    stop_s = time.monotonic() - t_b - status_s
+    stop_s = time.monotonic() - t_status - status_s
     time.sleep(args.recover_s)
     logins = legit.stop() + admin.stop()
     recovered_after = recovery_probe(c, setup, args)
@@ -203,9 +204,9 @@ def parse_args(argv):
     p.add_argument("--contenders", default="usherd sshd xinetd ssa tcpsvd")
     p.add_argument("--attacks", default="herd stall storm")
     p.add_argument("--warm-s", type=float, default=4)
-    p.add_argument("--attack-s", type=float, default=20)
+    p.add_argument("--attack-s", type=float, default=18)
     p.add_argument("--recover-s", type=float, default=3)
-    p.add_argument("--recover-probe-s", type=float, default=30)
+    p.add_argument("--recover-probe-s", type=float, default=20)
     p.add_argument("--legit-rate", type=float, default=2.0, help="legitimate logins a second")
     p.add_argument("--admin-every", type=float, default=2.5, help="seconds between admin logins")
     p.add_argument("--deadline-s", type=float, default=15, help="a login slower than this fails")

@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 
-BUCKET_S = 2.5
+BUCKET_S = 5.0
 
 
 def load(out):
@@ -104,19 +104,19 @@ def plot(results, out):
         with open(os.path.join(data_dir, f"{r['contender']}-{r['attack']}.dat"), "w") as f:
             for t, p99, ok in series(r):
                 f.write(f"{t:.2f} {'NaN' if p99 is None else f'{p99:.3f}'} {ok:.1f}\n")
-    attack_s = max(r["phases"]["attack_s"] for r in results)
     lines = [
         "set terminal pngcairo size 1500,820 font ',10'",
         f"set output '{os.path.join(out, 'plot.png')}'",
         f"set multiplot layout 2,{len(attacks)} title 'Legitimate logins (127.0.0.2, "
         f"2/s, AuthorizedKeysCommand 1 s) during each attack (shaded), by contender'",
-        "set grid", "set key top left font ',9'",
-        f"set object 1 rect from 0, graph 0 to {attack_s:.1f}, graph 1 fc rgb '#eeeeee' "
-        "behind fs solid noborder",
+        "set grid", "set key top right font ',9'",
     ]
     for row, (col, label, yrange) in enumerate([(2, "p99 login time (s)", "[0:*]"),
                                                 (3, "logins that got in (%)", "[-5:105]")]):
         for attack in attacks:
+            attack_s = max(r["phases"]["attack_s"] for r in results if r["attack"] == attack)
+            lines.append(f"set object 1 rect from 0, graph 0 to {attack_s:.1f}, graph 1 "
+                         "fc rgb '#eeeeee' behind fs solid noborder")
             plots = []
             for i, name in enumerate(names):
                 path = os.path.join(data_dir, f"{name}-{attack}.dat")
