@@ -392,9 +392,9 @@ class Sshd10Listener(SshdListener):
             run(["chroot", self.merged, "useradd", "-m", "-s", "/bin/sh", USER])
         run(["chroot", self.merged, "usermod", "-p", "*", USER])
         self.config_inside = "/flood/sshd_config"
-        self.files = {"sshd_config (OpenSSH 10)": SshdSetup.config_text(
+        self.files = {"sshd_config.openssh10": SshdSetup.config_text(
             "/flood", self.limits, f"PerSourcePenaltyExemptList {ADMIN_NET}\n")}
-        write(os.path.join(inside, "sshd_config"), self.files["sshd_config (OpenSSH 10)"])
+        write(os.path.join(inside, "sshd_config"), self.files["sshd_config.openssh10"])
 
     def _mount(self, argv):
         run(["mount", *argv])

@@ -278,7 +278,8 @@ def save_configs(out, c):
     files["sshd_config"] = open(c.setup.config, encoding="utf-8").read()
     for name, text in files.items():
         with open(os.path.join(d, name), "w", encoding="utf-8") as f:
-            f.write(text.replace(c.setup.dir, "$RUN").replace(str(c.port), "$PORT"))
+            f.write(text.replace(c.setup.dir, "$RUN").replace(c.build_dir, "$BUILD")
+                    .replace(str(c.port), "$PORT"))
 
 
 if __name__ == "__main__":
