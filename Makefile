@@ -6,7 +6,7 @@ JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
 .PHONY: all deps deps-build configure build run test unit-test e2e-test soak fuzz fuzz-long asan-test \
-        test-debian13 test-systemd bench bench-flood clean check-examples format
+        test-debian13 test-systemd bench clean check-examples format
 
 all: build
 
@@ -95,6 +95,7 @@ bench: deps
 # Who still logs in to a real OpenSSH with slow authentication while it is flooded, and at
 # what cost: usherd against sshd's own listener, xinetd, systemd-socket-activate and tcpsvd
 # (bench/flood/; ~13 min; a Debian 13 root adds OpenSSH 10, see bench/flood/run.sh).
+.PHONY: bench-flood
 bench-flood: deps
 	@scripts/install-deps.sh bench
 	cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DUSHERD_TESTS=OFF
