@@ -104,6 +104,16 @@ bench: deps
 	ninja -C build-release -j$(JOBS)
 	bench/run.sh build-release
 
+# Who still logs in to a real OpenSSH with slow authentication while it is flooded, and at
+# what cost: usherd against sshd's own listener, xinetd, systemd-socket-activate and tcpsvd
+# (bench/flood/; ~13 min; a Debian 13 root adds OpenSSH 10, see bench/flood/run.sh).
+.PHONY: bench-flood
+bench-flood: deps
+	@scripts/install-deps.sh bench
+	cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DUSHERD_TESTS=OFF
+	ninja -C build-release -j$(JOBS) usherd usherctl
+	bench/flood/run.sh build-release
+
 check-examples: build
 	$(BUILD)/supervisor/usherd --check --units examples/units --config examples/usherd.conf
 

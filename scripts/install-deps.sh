@@ -8,6 +8,9 @@
 #                                   the clang + compiler-rt the fuzzers build with
 #   scripts/install-deps.sh beds    on the host: what scripts/debian13-root.sh and
 #                                   scripts/systemd-bed.sh need (debootstrap, systemd-nspawn)
+#   scripts/install-deps.sh bench   what `make bench-flood` runs and draws with: the peers
+#                                   (xinetd, systemd-socket-activate), OpenSSH, gnuplot, and
+#                                   dpkg-dev to build busybox tcpsvd from Debian's source
 #
 # The releases differ in names, not in what is installed: Debian 13 has no Boost 1.81 and no
 # clang 14, and calls Catch2 3 libcatch2-dev (its catch2 is a transitional name).
@@ -51,7 +54,8 @@ case "${1:-all}" in
   build) want=("${common_build[@]}" "${release_build[@]}") ;;
   all) want=("${common_build[@]}" "${release_build[@]}" "${common_test[@]}" "${release_test[@]}") ;;
   beds) want=(debootstrap systemd-container rsync) ;;
-  *) echo "usage: $0 [build|all|beds]" >&2; exit 2 ;;
+  bench) want=(openssh-server openssh-client xinetd systemd gnuplot-nox dpkg-dev procps) ;;
+  *) echo "usage: $0 [build|all|beds|bench]" >&2; exit 2 ;;
 esac
 
 missing=()
