@@ -259,6 +259,24 @@ std::optional<InstanceId> AdmissionEngine::adopt(SocketId id, const IpAddress& p
   return track(id, it->second, unmapped, is_exempt(unmapped), ready, now);
 }
 
+Decision AdmissionEngine::refuse_closed(SocketId id, const IpAddress& raw_peer, TimePoint now,
+                                        bool ip_peer) {
+  Decision decision;
+  decision.startups = startups_;
+  decision.parked = static_cast<unsigned>(room_.size());
+  decision.reason = DropReason::peer_closed;
+  auto socket_it = sockets_.find(id);
+  if (socket_it == sockets_.end()) return decision;
+  SocketStats& stats = socket_it->second.stats;
+  decision.socket_startups = stats.startups;
+  ++stats.accepted;
+  ++stats.dropped[static_cast<std::size_t>(DropReason::peer_closed)];
+  const IpAddress peer = raw_peer.unmapped();
+  decision.exempt = is_exempt(peer);
+  if (ip_peer && !decision.exempt) (void)penalties_.penalise(peer, PenaltyKind::noauth, now);
+  return decision;
+}
+
 PenaltyRecord AdmissionEngine::penalise(const IpAddress& peer, PenaltyKind kind, TimePoint now) {
   const IpAddress unmapped = peer.unmapped();
   if (is_exempt(unmapped)) return PenaltyRecord::ignored;

@@ -19,6 +19,7 @@ constexpr std::array<std::string_view, kDropReasonCount> kWords = {
     "queue-full",
     "queue-early-drop",
     "queue-timeout",
+    "peer-closed",
     "spawn-failed",
 };
 

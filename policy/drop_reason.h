@@ -25,15 +25,17 @@ enum class DropReason {
   queue_early_drop,        ///< No startup slot, and the room's random early drop (MaxParked=
                            ///< start:rate:full between start and full) refused it.
   queue_timeout,           ///< Parked, and no slot came within MaxParkedWait=.
+  peer_closed,             ///< The client had closed before usherd accepted it, for a
+                           ///< service that must hear from it before it can become ready.
   spawn_failed,            ///< Admitted, but the instance could not be started.
 };
 
 /// Number of DropReason values, for per-reason counter arrays.
-inline constexpr std::size_t kDropReasonCount = 12;
+inline constexpr std::size_t kDropReasonCount = 13;
 
 /// "acl", "penalty", "rate", "max-connections", "per-source-connections",
 /// "per-source-startups", "startups-full", "startups-early-drop", "queue-full",
-/// "queue-early-drop", "queue-timeout", "spawn-failed".
+/// "queue-early-drop", "queue-timeout", "peer-closed", "spawn-failed".
 std::string_view to_string(DropReason reason);
 
 /// The DropReason whose to_string() is word, if any.

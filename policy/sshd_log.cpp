@@ -66,6 +66,7 @@ std::optional<std::string> sshd_drop_reason(DropReason reason, std::optional<Pen
     case DropReason::rate:
     case DropReason::max_connections:
     case DropReason::per_source_connections:
+    case DropReason::peer_closed:  // sshd would have started a child that read EOF at once
     case DropReason::spawn_failed:
       return std::nullopt;
   }

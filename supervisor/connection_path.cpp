@@ -38,6 +38,14 @@ void identify(Instance& instance) {
   }
 }
 
+// The client has closed (FIN with nothing sent, or a reset): one peek, never blocking. Bytes
+// waiting (an SSH banner) stay for the instance.
+bool client_gone(int fd) {
+  char byte;
+  ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 std::int64_t whole_seconds(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count() + 1;
 }
@@ -140,6 +148,14 @@ void ConnectionPath::handle(Socket& socket, activation::Accepted&& conn, Clock::
   const bool ip_peer = conn.peer.is_inet();
   policy::IpAddress peer_ip =
       ip_peer ? to_policy_address(conn.peer) : unix_peer_address(conn.fd.get());
+  if (socket.service->declares_readiness && client_gone(conn.fd.get())) {
+    // Closed before usherd got to it (a connect-and-close storm, or a client that gave up
+    // while the accept queue was long): a service that must hear from its client could never
+    // become ready, and starting it would only spend a startup slot and a core on an EOF.
+    drop(socket, conn, admission_->refuse_closed(socket.policy_id, peer_ip, now, ip_peer), peer_ip,
+         now);
+    return;
+  }
   RandomAdapter random(rng_);
   policy::Decision decision = admission_->admit(socket.policy_id, peer_ip, now, random, ip_peer);
   if (decision.pushed_out) leave_room(*decision.pushed_out, now);
@@ -374,7 +390,6 @@ void ConnectionPath::launch(Socket& socket, std::unique_ptr<Instance> instance,
   // After mark_ready: an instance ready at exec is recorded ready in its one line.
   instances_.persist(ref, StateFile::Event::spawned);
   launched_.push_back(ref.key);
-  spares_wanted_ = true;
 }
 
 void ConnectionPath::finish_launches() {
@@ -396,28 +411,6 @@ void ConnectionPath::finish_launches() {
     }
   }
   host_.changed();
-}
-
-void ConnectionPath::refill_spare() {
-  // The next connection's process is cloned ahead of it: the clone, its session and the
-  // closing of usherd's fds happen off the path between that accept and that exec
-  // (activation::Launcher::prestart). Not right after a launch: the spare just woken is
-  // queued on the loop's own core (the kernel places a woken task beside its waker), and would
-  // wait for the clone of its successor. An instance's exit is the time: at the pace of one
-  // connection after another, what was launched has exec'd by then and the next connection is
-  // still on its way; the housekeeping tick refills after long-lived instances. Queued behind the
-  // handlers already ready, so connections waiting are accepted first. One spare, and only
-  // once usherd has launched a connection: an Accept=no-only usherd never keeps one.
-  if (!spares_wanted_ || spare_queued_ || host_.stopping() || launcher_.has_spare()) return;
-  spare_queued_ = true;
-  asio::post(io_, [this] {
-    spare_queued_ = false;
-    // While launched children are still starting the spare would not be used (see
-    // Launcher::launch); the exit that leaves none starting refills it.
-    if (host_.stopping() || launcher_.starting() > 0) return;
-    if (auto made = launcher_.prestart(); !made)
-      spdlog::debug("spare process: {} (connections clone their own)", made.error().to_string());
-  });
 }
 
 void ConnectionPath::spawn_failed(const std::string& socket, const std::string& name,
@@ -459,7 +452,6 @@ void ConnectionPath::housekeeping(Clock::time_point now) {
         now);
     instance->admission.reset();
   }
-  refill_spare();
 }
 
 void ConnectionPath::log_sshd_drop(const activation::Accepted& conn,
@@ -577,7 +569,6 @@ void ConnectionPath::adopt(Instance& instance, Socket& socket, Clock::time_point
 }
 
 void ConnectionPath::shutdown() {
-  launcher_.discard_spare();
   // Parked connections never got an instance: closed, as a stopping sshd closes its queue.
   for (const auto& [ticket, parked] : parked_) admission_->cancel(policy::TicketId{ticket});
   parked_.clear();

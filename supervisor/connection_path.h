@@ -78,13 +78,11 @@ class ConnectionPath : public InstanceOwner {
   std::size_t stalled_launches() const;
   /// A connection instance found running after usherd's restart.
   void adopt(Instance& instance, Socket& socket, Clock::time_point now);
-  /// Shutdown: no spare, and instances still starting (unauthenticated) are stopped, as are
-  /// those that said STOPPING=1. Running ones (an ssh session) are left alone.
+  /// Shutdown: parked connections closed, and instances still starting (unauthenticated) are
+  /// stopped, as are those that said STOPPING=1. Running ones (an ssh session) are left alone.
   void shutdown();
-  /// Housekeeping: children past kExecDeadline killed; the spare refilled.
+  /// Housekeeping: children past kExecDeadline killed.
   void housekeeping(Clock::time_point now);
-  /// Clones the launcher's next spare child once the ready handlers have run.
-  void refill_spare();
   /// A slot may have freed (or the configuration changed): the waiting room is served once
   /// the handlers already ready have run.
   void queue_room();
@@ -145,8 +143,6 @@ class ConnectionPath : public InstanceOwner {
   /// Instances launched while draining a listener: their state-file lines are written, and
   /// their accept lines logged, once it is drained.
   std::vector<std::uint64_t> launched_;
-  bool spare_queued_ = false;   ///< a refill of the spare is queued behind ready handlers
-  bool spares_wanted_ = false;  ///< a connection has been launched: keep a spare from now on
   std::uint64_t spawn_failures_ = 0;
   /// sshd's own rate limits of its drop lines, for the lines usherd writes in its words.
   policy::SshdLogRateLimit sshd_startups_log_ = policy::SshdLogRateLimit::for_max_startups();

@@ -215,10 +215,7 @@ void Daemon::on_readable(Listener& listener) {
 }
 
 void Daemon::after_end() {
-  // An instance's exit is when the next connection's spare is cloned (ConnectionPath::
-  // refill_spare); its pidfd and capture are closed now, so a listener paused for want of
-  // fds tries again.
-  connections_.refill_spare();
+  // Its pidfd and capture are closed now: a listener paused for want of fds tries again.
   listeners_.resume_exhausted();
   host_.changed();
   if (host_.stopping()) maybe_finish_shutdown();

@@ -273,5 +273,36 @@ def test_hundreds_of_instances_ending_at_once_are_all_reaped():
         with loadkit.connect(port) as s:
             check_eq(s.recv(3), b"ok\n", "a connection after them answered")
 
+
+def test_clients_gone_before_their_accept_start_nothing():
+    """A connect-and-close storm: every connection the kernel completed while usherd was not
+    looking and whose client has closed since is refused at accept (peer-closed), with no
+    instance started for an EOF, and its source penalised as sshd would a child that never
+    tried to authenticate."""
+    harness.require_binaries(loadkit.SLOW_AUTH)
+    gone = 20
+    with harness.Usherd(loadkit.slow_auth_units(delay_ms=50), config=CONFIG) as usherd:
+        port = usherd.port("login.socket")
+        loadkit.quiescent(usherd, ["login.socket"])
+        # usherd stopped: the kernel completes the handshakes into the accept queue, and each
+        # client closes before usherd can accept it.
+        usherd.proc.send_signal(signal.SIGSTOP)
+        try:
+            for _ in range(gone):
+                loadkit.hit_and_leave(port, "127.0.0.6")
+        finally:
+            usherd.proc.send_signal(signal.SIGCONT)
+        sock = loadkit.wait_until(
+            lambda: (lambda s: s if s["accepted"] == gone else None)(
+                usherd.socket_status("login.socket")),
+            timeout=20, what="every closed connection accepted")
+        check_eq(sock["dropped"], {"peer-closed": gone}, "refused as gone")
+        check_eq(sock["admitted"], 0, "nothing started for a client that had left")
+        check_eq(usherd.status()["startups"]["peak"], 0, "no startup for them")
+        check(usherd.status()["penalised_sources"] >= 1,
+              "the storm's source penalised (noauth, as sshd would)")
+        check(loadkit.login(port, OTHER), "a real client is served afterwards")
+        print(f"{gone} connections closed before their accept: refused, nothing started")
+
 if __name__ == "__main__":
     harness.main(globals())

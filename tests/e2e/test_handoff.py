@@ -17,11 +17,9 @@ at usherd's own limit.
 
 import os
 import resource
-import select
 import socket
 
 import harness
-import loadkit
 from harness import check, check_eq
 
 HELPERS = os.path.join(harness.build_dir(), "tests", "helpers")
@@ -160,37 +158,6 @@ def test_no_usherd_fd_or_variable_reaches_an_instance_in_10000_handoffs():
             check_hygiene(parse_report(probe(port)), expected_fds, f"handoff {i} ({how})")
         print(f"{count} handoffs from a usherd holding 300 inherited fds and {SECRET}: "
               "not one passed an fd or a variable of usherd's")
-
-
-def spare_of(usherd_pid, timeout=20.0):
-    """The pid of usherd's waiting spare (a child named usherd-spare), once there is one."""
-    return loadkit.wait_until(lambda: loadkit.spare_pid(usherd_pid), timeout,
-                              "a spare process waiting beside usherd")
-
-
-def test_the_next_instance_is_the_spare_cloned_ahead_and_a_spare_dies_with_usherd():
-    harness.require_binaries(FD_PROBE)
-    with HostileUsherd(units()) as usherd:
-        port = usherd.port("fds.socket")
-        first = parse_report(probe(port))
-        check_hygiene(first, [0, 1, 2, 3], "first instance (cloned for its connection)")
-        # Once an instance has exited, usherd clones the next connection's process ahead.
-        spare = spare_of(usherd.proc.pid)
-        second = parse_report(probe(port))
-        check_eq(int(second["pid"]), spare, "the next connection's instance is the spare")
-        check_hygiene(second, [0, 1, 2, 3], "instance that was a spare")
-        check_eq(second["env"].get("LISTEN_PID"), second["pid"], "LISTEN_PID is the spare's pid")
-
-        # usherd killed outright: the spare waiting then is not left behind.
-        waiting = spare_of(usherd.proc.pid)
-        pidfd = os.pidfd_open(waiting)
-        try:
-            usherd.proc.kill()
-            usherd.proc.wait(timeout=20)
-            ready, _, _ = select.select([pidfd], [], [], 20)
-            check(ready, f"the spare {waiting} ended with usherd")
-        finally:
-            os.close(pidfd)
 
 
 if __name__ == "__main__":

@@ -769,3 +769,34 @@ TEST_CASE("after readiness no end penalises, whatever the table", "[policy][admi
   CHECK_FALSE(released.penalty);
   CHECK(engine.penalised_sources(t0 + 1s).empty());
 }
+
+TEST_CASE("a client gone before its accept is refused, counted, and its block penalised noauth",
+          "[policy][admission]") {
+  GlobalConfig config;
+  config.penalties.min = std::chrono::seconds(2);  // two noauth seconds and the block is refused
+  config.exempt_sources = cidrs("192.0.2.9/32");
+  AdmissionEngine engine(config);
+  const auto socket = engine.add_socket({});
+  for (int i = 0; i < 3; ++i) {
+    auto decision = engine.refuse_closed(socket, ip("192.0.2.1"), t0);
+    CHECK(decision.reason == DropReason::peer_closed);
+    CHECK_FALSE(decision.admitted());
+  }
+  auto stats = engine.socket_stats(socket);
+  REQUIRE(stats);
+  CHECK(stats->accepted == 3);
+  CHECK(stats->dropped_for(DropReason::peer_closed) == 3);
+  CHECK(stats->startups == 0);
+  CHECK(engine.startups().current == 0);
+  // Three noauth seconds are past min: the next connection from the block is refused.
+  REQUIRE(engine.penalised_sources(t0).size() == 1);
+  ScriptedRandom never{};
+  CHECK(engine.admit(socket, ip("192.0.2.1"), t0, never).reason == DropReason::penalty);
+  // Neither an exempt source nor a peer without an IP address is penalised.
+  for (int i = 0; i < 3; ++i) {
+    (void)engine.refuse_closed(socket, ip("192.0.2.9"), t0);
+    (void)engine.refuse_closed(socket, ip("100::1"), t0, false);
+  }
+  CHECK(engine.penalised_sources(t0).size() == 1);
+  CHECK(to_string(DropReason::peer_closed) == "peer-closed");
+}
