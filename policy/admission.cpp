@@ -267,13 +267,22 @@ Decision AdmissionEngine::refuse_closed(SocketId id, const IpAddress& raw_peer, 
   decision.reason = DropReason::peer_closed;
   auto socket_it = sockets_.find(id);
   if (socket_it == sockets_.end()) return decision;
-  SocketStats& stats = socket_it->second.stats;
-  decision.socket_startups = stats.startups;
-  ++stats.accepted;
-  ++stats.dropped[static_cast<std::size_t>(DropReason::peer_closed)];
+  SocketState& socket = socket_it->second;
+  decision.socket_startups = socket.stats.startups;
+  ++socket.stats.accepted;
   const IpAddress peer = raw_peer.unmapped();
   decision.exempt = is_exempt(peer);
-  if (ip_peer && !decision.exempt) (void)penalties_.penalise(peer, PenaltyKind::noauth, now);
+  // The rules before any limit still name the reason first: a denied or penalised source
+  // is refused as such, gone or not.
+  if (ip_peer && !any_contains(socket.config.ip_address_allow, peer) &&
+      any_contains(socket.config.ip_address_deny, peer)) {
+    decision.reason = DropReason::acl;
+  } else if (!decision.exempt && penalties_.is_refused(peer, now)) {
+    decision.reason = DropReason::penalty;
+  } else if (ip_peer && !decision.exempt) {
+    (void)penalties_.penalise(peer, PenaltyKind::noauth, now);
+  }
+  ++socket.stats.dropped[static_cast<std::size_t>(*decision.reason)];
   return decision;
 }
 

@@ -213,10 +213,10 @@ class AdmissionEngine {
   Decision admit(SocketId socket, const IpAddress& peer, TimePoint now, RandomSource& random,
                  bool ip_peer = true);
   /// A connection whose client had closed before it was accepted, on a socket whose service
-  /// must hear from the client before it can become ready: counted as accepted and dropped
-  /// (peer-closed), nothing started, and its block penalised noauth, as sshd's listener
-  /// penalises a child that ends without an authentication attempt (not for an exempt or
-  /// non-IP peer). Precondition: has_socket().
+  /// must hear from the client before it can become ready: counted as accepted and dropped,
+  /// as acl or penalty when those rules refuse it, else as peer-closed, its block then
+  /// penalised noauth as sshd's listener penalises a child that ends without an
+  /// authentication attempt (not for an exempt or non-IP peer). Nothing is started.
   Decision refuse_closed(SocketId socket, const IpAddress& peer, TimePoint now,
                          bool ip_peer = true);
   /// Starts the parked connections that fit now, round robin between blocks, and drops the

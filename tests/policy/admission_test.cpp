@@ -788,15 +788,18 @@ TEST_CASE("a client gone before its accept is refused, counted, and its block pe
   CHECK(stats->dropped_for(DropReason::peer_closed) == 3);
   CHECK(stats->startups == 0);
   CHECK(engine.startups().current == 0);
-  // Three noauth seconds are past min: the next connection from the block is refused.
+  // Three noauth seconds are past min: the next connection from the block is refused, and
+  // a gone one is refused as penalised, as the rule before names it.
   REQUIRE(engine.penalised_sources(t0).size() == 1);
   ScriptedRandom never{};
   CHECK(engine.admit(socket, ip("192.0.2.1"), t0, never).reason == DropReason::penalty);
+  CHECK(engine.refuse_closed(socket, ip("192.0.2.1"), t0).reason == DropReason::penalty);
   // Neither an exempt source nor a peer without an IP address is penalised.
   for (int i = 0; i < 3; ++i) {
     (void)engine.refuse_closed(socket, ip("192.0.2.9"), t0);
     (void)engine.refuse_closed(socket, ip("100::1"), t0, false);
   }
   CHECK(engine.penalised_sources(t0).size() == 1);
+  CHECK(engine.socket_stats(socket)->dropped_for(DropReason::peer_closed) == 9);
   CHECK(to_string(DropReason::peer_closed) == "peer-closed");
 }
