@@ -160,6 +160,37 @@ def test_no_usherd_fd_or_variable_reaches_an_instance_in_10000_handoffs():
               "not one passed an fd or a variable of usherd's")
 
 
+
+def titled_processes():
+    """Pids of processes whose command line is usherd's title ("usherd: N of ... startups")."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if f.read(8) == b"usherd: ":
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+def test_only_usherd_itself_carries_its_title_between_connections():
+    """ps shows one process titled as the daemon: no child usherd keeps beside it (a process
+    cloned ahead for the next connection would share usherd's memory, and so its title)."""
+    harness.require_binaries(FD_PROBE)
+    with HostileUsherd(units()) as usherd:
+        port = usherd.port("fds.socket")
+        for _ in range(20):
+            check_hygiene(parse_report(probe(port)), [0, 1, 2, 3], "instance")
+        usherd.wait_instances_gone("fds.socket")
+        mine = [pid for pid in titled_processes()
+                if pid == usherd.proc.pid or
+                open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1] ==
+                str(usherd.proc.pid)]
+        check_eq(mine, [usherd.proc.pid], "processes titled as this usherd (itself and children)")
+
 if __name__ == "__main__":
     # 10,000 handoffs take 70-80 s on two cores beside another test: more than the default
     # 90 s leaves when the machine is busy. This script alone gets 200 s (CTest allows 300).
