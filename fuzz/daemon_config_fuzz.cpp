@@ -17,6 +17,8 @@
 #include <string_view>
 #include <vector>
 
+#include <set>
+
 #include "policy/admission.h"
 #include "supervisor/convert.h"
 #include "units/daemon_config.h"
@@ -62,6 +64,17 @@ void drive(const units::DaemonConfig& config, std::uint64_t seed) {
   auto& rng = random.engine();
   policy::TimePoint now{};
   std::vector<policy::InstanceId> live;
+  std::set<std::uint64_t> parked;  // tickets in the waiting room (WaitingRoom=yes)
+  // The supervisor's side of the room's contract: served whenever a slot may have freed.
+  auto serve = [&] {
+    for (const policy::RoomExit& exit : engine.next_from_room(now)) {
+      claim(parked.erase(static_cast<std::uint64_t>(exit.ticket)) == 1);
+      if (exit.started())
+        live.push_back(*exit.instance);
+      else
+        claim(exit.reason.has_value());
+    }
+  };
   const unsigned full = global.max_startups.full;
   const unsigned ceiling = full + global.reserved_startups;
   for (int step = 0; step < 64; ++step) {
@@ -71,9 +84,12 @@ void drive(const units::DaemonConfig& config, std::uint64_t seed) {
       unsigned before = engine.startups().current;
       policy::Decision d = engine.admit(id, peer, now, random);
       claim(d.startups == before);
+      if (d.pushed_out) claim(parked.erase(static_cast<std::uint64_t>(d.pushed_out->ticket)) == 1);
       if (d.admitted()) {
         claim(d.exempt || before < full);
         live.push_back(*d.instance);
+      } else if (d.is_parked()) {
+        parked.insert(static_cast<std::uint64_t>(*d.ticket));
       } else {
         claim(d.reason.has_value());
       }
@@ -87,6 +103,7 @@ void drive(const units::DaemonConfig& config, std::uint64_t seed) {
         claim(engine.release(instance, outcome, now).found);
         live.erase(live.begin() + static_cast<std::ptrdiff_t>(pick));
       }
+      serve();
     }
     claim(engine.startups().current <= ceiling);
     claim(engine.startups().peak <= ceiling);
@@ -94,6 +111,7 @@ void drive(const units::DaemonConfig& config, std::uint64_t seed) {
     now += std::chrono::milliseconds(rng() % 5000);
     (void)engine.penalised_sources(now);
   }
+  for (std::uint64_t ticket : parked) claim(engine.cancel(policy::TicketId{ticket}));
   for (policy::InstanceId instance : live)
     claim(engine.release(instance, policy::Outcome::exited, now).found);
   claim(engine.startups().current == 0);
