@@ -160,7 +160,7 @@ void ConnectionPath::handle(Socket& socket, activation::Accepted&& conn, Clock::
   policy::Decision decision = admission_->admit(socket.policy_id, peer_ip, now, random, ip_peer);
   if (decision.pushed_out) leave_room(*decision.pushed_out, now);
   if (decision.is_parked()) {
-    park(socket, std::move(conn), *decision.ticket, now);
+    park(socket, std::move(conn), *decision.ticket);
   } else if (decision.admitted()) {
     start(socket, std::move(conn), *decision.instance, now);
   } else {
@@ -242,8 +242,7 @@ void ConnectionPath::start(Socket& socket, activation::Accepted&& conn,
   // has its own (its fd table was copied at the clone).
 }
 
-void ConnectionPath::park(Socket& socket, activation::Accepted&& conn, policy::TicketId ticket,
-                          Clock::time_point now) {
+void ConnectionPath::park(Socket& socket, activation::Accepted&& conn, policy::TicketId ticket) {
   auto key = static_cast<std::uint64_t>(ticket);
   epoll_event event{};
   // Edge-triggered: the SSH banner a waiting client sends is one event (and stays in the
@@ -256,7 +255,6 @@ void ConnectionPath::park(Socket& socket, activation::Accepted&& conn, policy::T
   spdlog::debug("park connection from [{}]:{} socket={} parked={}", conn.peer.ip_text(),
                 conn.peer.port(), socket.unit.name, admission_->room_stats().parked);
   parked_.emplace(key, Parked{std::move(conn), socket.unit.name});
-  (void)now;
   arm_room_timer();
   host_.changed();
 }

@@ -104,8 +104,7 @@ class ConnectionPath : public InstanceOwner {
              Clock::time_point now);
   void drop(Socket& socket, const activation::Accepted& conn, const policy::Decision& decision,
             const policy::IpAddress& peer, Clock::time_point now);
-  void park(Socket& socket, activation::Accepted&& conn, policy::TicketId ticket,
-            Clock::time_point now);
+  void park(Socket& socket, activation::Accepted&& conn, policy::TicketId ticket);
   /// A parked connection leaves the room: started, or dropped with the policy's reason.
   void leave_room(const policy::RoomExit& exit, Clock::time_point now);
   void serve_room(Clock::time_point now);

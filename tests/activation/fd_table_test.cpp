@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include "tests/catch.h"
 #include <vector>
+#include "tests/catch.h"
 
 #include "activation/fd_table.h"
 #include "test_support.h"

@@ -7,11 +7,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "tests/catch.h"
 #include <chrono>
 #include <optional>
 #include <string>
 #include <utility>
+#include "tests/catch.h"
 
 #include "activation/process.h"
 #include "base/unique_fd.h"
