@@ -6,7 +6,6 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -151,8 +150,6 @@ struct PreparedChild {
   std::vector<ChildFdMove> fds;
   std::vector<int> temp_fds;
   std::vector<ChildRLimit> rlimits;
-  std::vector<int> sent_fds;      ///< a spare's sources, in the order they are sent
-  std::vector<int> received_fds;  ///< and the numbers the spare receives them as
   ChildPlan child;
 
   PreparedChild() = default;
@@ -216,47 +213,7 @@ struct PreparedChild {
     child.reset_signals = g_reset_signals.load(std::memory_order_relaxed);
     child.failure = failure;
   }
-
-  /// For a spare: the distinct sources, to be sent in this order; false if there are more
-  /// than one message carries.
-  bool list_sources_to_send() {
-    sent_fds.clear();
-    for (const auto& m : fds)
-      if (std::find(sent_fds.begin(), sent_fds.end(), m.source) == sent_fds.end())
-        sent_fds.push_back(m.source);
-    if (sent_fds.size() > kMaxSpareFds) return false;
-    received_fds.assign(sent_fds.size(), -1);
-    child.sent_fds = sent_fds.data();
-    child.received_fds = received_fds.data();
-    child.sent_count = sent_fds.size();
-    return true;
-  }
 };
-
-// One byte on channel carrying fds (at most kMaxSpareFds) as SCM_RIGHTS.
-bool send_fds(int channel, const std::vector<int>& fds) {
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxSpareFds)] = {};
-  char byte = 'L';
-  struct iovec iov {
-    &byte, 1
-  };
-  struct msghdr msg {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  if (!fds.empty()) {
-    msg.msg_control = control;
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
-    struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-    std::memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * fds.size());
-  }
-  ssize_t n;
-  while ((n = sendmsg(channel, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
-  }
-  return n == 1;
-}
 
 // clone() with every signal blocked (the raw call: glibc's sigprocmask keeps its internal
 // ones open), so no handler of ours runs in the child on shared memory before it resets
@@ -309,9 +266,7 @@ struct Launcher::Slot {
   ChildStack stack;
   alignas(8) pid_t word = 0;  ///< the child's tid until it execs or exits, then 0
   pid_t pid = 0;
-  SpareChild spare;         ///< what a spare cloned on this slot reads
-  UniqueFd pidfd;           ///< a spare's pidfd, until it is launched (then the caller's)
-  std::uint64_t group = 0;  ///< the caller's tag, from launch()
+  std::uint64_t group = 0;                           ///< the caller's tag, from launch()
   std::chrono::steady_clock::time_point launched{};  ///< when launch() started it
 
   bool busy() const { return __atomic_load_n(&word, __ATOMIC_ACQUIRE) != 0; }
@@ -323,8 +278,7 @@ Launcher::~Launcher() {
   // A child still before its execve runs on a slot's stack and reads its plan: wait for it
   // (the kernel wakes the futex when it clears the word), a bounded time. One that does not
   // get there (an exec stuck on a dead file system) keeps its slot: the memory is let go
-  // of rather than pulled from under it. A spare is told to leave first, and reaped.
-  discard_spare();
+  // of rather than pulled from under it.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   auto wait_out = [&](std::unique_ptr<Slot>& slot) {
     while (slot->busy()) {
@@ -338,11 +292,6 @@ Launcher::~Launcher() {
     if (slot->busy()) (void)slot.release();  // leaked on purpose, see above
   };
   for (auto& slot : busy_) wait_out(slot);
-  for (auto& slot : retired_) {
-    wait_out(slot);
-    // Past its exit_mm (the word is clear), nothing stops it from becoming waitable.
-    if (slot) reap_spare(*slot, 0);
-  }
 }
 
 std::unique_ptr<Launcher::Slot> Launcher::take_slot() {
@@ -352,116 +301,7 @@ std::unique_ptr<Launcher::Slot> Launcher::take_slot() {
   return slot;
 }
 
-Result<void> Launcher::prestart() {
-  if (spare_) {
-    if (spare_->busy()) return {};
-    discard_spare();  // it died (killed from outside): make another
-  }
-  std::unique_ptr<Slot> slot = take_slot();
-  auto stack_top = slot->stack.top();
-  if (!stack_top) {
-    free_.push_back(std::move(slot));
-    return tl::unexpected(stack_top.error());
-  }
-  int ends[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends) != 0) {
-    free_.push_back(std::move(slot));
-    return fail_errno("spare: socketpair");
-  }
-  UniqueFd ours(ends[0]);
-  UniqueFd theirs(ends[1]);  // closed here once the clone has copied it
-  slot->plan = SpawnPlan{};
-  slot->failure = ChildFailure{};
-  slot->spare = SpareChild{theirs.get(), getpid(), g_reset_signals.load(std::memory_order_relaxed),
-                           &slot->prepared.child, kSpareWait};
-  __atomic_store_n(&slot->word, -1, __ATOMIC_RELEASE);
-  auto spawned =
-      clone_child(run_spare_child, &slot->spare, *stack_top, CLONE_CHILD_CLEARTID, &slot->word);
-  if (!spawned) {
-    __atomic_store_n(&slot->word, 0, __ATOMIC_RELEASE);
-    free_.push_back(std::move(slot));
-    return tl::unexpected(spawned.error());
-  }
-  slot->pid = spawned->pid;
-  slot->pidfd = std::move(spawned->pidfd);
-  spare_ = std::move(slot);
-  spare_channel_ = std::move(ours);
-  return {};
-}
-
-bool Launcher::has_spare() const {
-  return spare_ && spare_->busy();
-}
-
-pid_t Launcher::spare_pid() const {
-  return has_spare() ? spare_->pid : 0;
-}
-
-void Launcher::discard_spare() {
-  if (!spare_) return;
-  wake_spare(*spare_, kSpareLeave);
-  spare_channel_.reset();
-  retired_.push_back(std::move(spare_));
-  collect();
-}
-
-void Launcher::wake_spare(Slot& slot, int go) {
-  __atomic_store_n(&slot.spare.go, go, __ATOMIC_RELEASE);
-  syscall(SYS_futex, &slot.spare.go, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
-}
-
-bool Launcher::reap_spare(Slot& slot, int flags) {
-  siginfo_t info{};
-  int rc;
-  while ((rc = waitid(static_cast<idtype_t>(P_PIDFD), slot.pidfd.get(), &info, WEXITED | flags)) !=
-             0 &&
-         errno == EINTR) {
-  }
-  // ECHILD: a subreaper's sweep of untracked children (usherd's) got to it first.
-  if (rc == 0 && info.si_pid == 0) return false;  // not waitable yet
-  slot.pidfd.reset();
-  return true;
-}
-
-std::optional<SpawnedProcess> Launcher::launch_on_spare(SpawnPlan& plan) {
-  Slot& slot = *spare_;
-  if (!slot.busy()) {
-    discard_spare();
-    return std::nullopt;
-  }
-  slot.plan = std::move(plan);
-  slot.failure = ChildFailure{};
-  slot.prepared.prepare(slot.plan, &slot.failure);
-  if (!slot.prepared.list_sources_to_send()) {
-    plan = std::move(slot.plan);  // too many fds for one message: the spare waits on
-    return std::nullopt;
-  }
-  if (!send_fds(spare_channel_.get(), slot.prepared.sent_fds)) {
-    // The spare died since the look above (EPIPE), or the kernel refused the message: it is
-    // let go of, and the caller clones as usual.
-    plan = std::move(slot.plan);
-    discard_spare();
-    return std::nullopt;
-  }
-  wake_spare(slot, kSpareLaunch);
-  spare_channel_.reset();
-  SpawnedProcess launched{slot.pid, std::move(slot.pidfd)};
-  busy_.push_back(std::move(spare_));
-  return launched;
-}
-
 void Launcher::collect() {
-  for (std::size_t i = 0; i < retired_.size();) {
-    Slot& slot = *retired_[i];
-    if (slot.busy() || !reap_spare(slot, WNOHANG)) {
-      ++i;
-      continue;
-    }
-    free_.push_back(std::move(retired_[i]));
-    retired_[i] = std::move(retired_.back());
-    retired_.pop_back();
-  }
-
   for (std::size_t i = 0; i < busy_.size();) {
     Slot& slot = *busy_[i];
     if (slot.busy()) {
@@ -486,11 +326,6 @@ Result<SpawnedProcess> Launcher::launch(SpawnPlan&& plan, std::uint64_t group,
     return fail("spawn: " + std::to_string(busy_.size()) +
                     " processes still starting (none has reached execve)",
                 EAGAIN);
-  if (spare_ && busy_.empty()) {
-    spare_->group = group;
-    spare_->launched = now;
-    if (auto launched = launch_on_spare(plan)) return std::move(*launched);
-  }
   std::unique_ptr<Slot> slot = take_slot();
   slot->group = group;
   slot->launched = now;

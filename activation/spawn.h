@@ -138,44 +138,15 @@ class Launcher {
   /// The children launched before since that have not reached execve (or their exit).
   std::vector<Stalled> launched_before(Clock::time_point since);
 
-  /// Clones a spare child for the next launch(), unless one waits already. A spare makes the
-  /// steps every instance shares ahead of time: signal dispositions reset, its own session,
-  /// usherd's fds closed. launch() then completes its plan, hands it the plan's source fds in
-  /// one message over a socket pair (SCM_RIGHTS) and wakes it: the process that runs is the
-  /// spare, and the clone, the session and the closing are off the connection's path. Until it
-  /// is used a spare is not an instance (starting() does not count it). launch() takes it only
-  /// when no launched child is still before its execve: in a burst the clones run on the other
-  /// core while the loop goes on, and a woken spare, queued on the loop's own core, would hold
-  /// the loop back instead. A waiting spare takes signals by default (a SIGTERM ends it; the
-  /// next launch() then clones), exits unused when the launcher lets it go, and dies with the
-  /// thread that cloned it (PR_SET_PDEATHSIG, cleared when it is launched). The plan's fds reach
-  /// it in the message, so the caller still closes its own copies as soon as launch() returns.
-  Result<void> prestart();
-  /// Whether a spare is waiting.
-  bool has_spare() const;
-  /// The waiting spare's pid, 0 if none.
-  pid_t spare_pid() const;
-  /// Lets the spare go (it exits unused); the next launch() clones as usual.
-  void discard_spare();
-
  private:
   struct Slot;
   void collect();
   /// A free slot, or a new one.
   std::unique_ptr<Slot> take_slot();
-  std::optional<SpawnedProcess> launch_on_spare(SpawnPlan& plan);
-  /// Sets a spare's go word and wakes it.
-  static void wake_spare(Slot& slot, int go);
-  /// Reaps a spare that exited unused; false while it is not waitable yet (flags WNOHANG).
-  static bool reap_spare(Slot& slot, int flags);
 
   std::size_t max_starting_;
   std::vector<std::unique_ptr<Slot>> busy_;
   std::vector<std::unique_ptr<Slot>> free_;
-  std::unique_ptr<Slot> spare_;
-  UniqueFd spare_channel_;
-  /// Spares let go of, until they have exited and been reaped.
-  std::vector<std::unique_ptr<Slot>> retired_;
   std::unordered_map<pid_t, Error> failures_;
 };
 

@@ -5,10 +5,8 @@
 // the parent can run on this shared memory); put the passed fds in place and close everything
 // else; new session; resource limits; nice; chroot; groups, gid, uid; working directory (as
 // the new user, so permissions are those of the service); umask; no_new_privs; LISTEN_PID;
-// empty signal mask; execve. A spare (run_spare_child) resets its signals, makes its session
-// and closes usherd's fds before it is asked for anything, then waits; launched, it places the
-// fds it received and goes on from the resource limits. This file is built without sanitizers
-// and without a stack protector (activation/CMakeLists.txt) and the functions say so as well.
+// empty signal mask; execve. This file is built without sanitizers and without a stack
+// protector (activation/CMakeLists.txt) and the functions say so as well.
 #include "activation/spawn_child.h"
 
 #include <dirent.h>
@@ -16,10 +14,8 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/close_range.h>
-#include <linux/futex.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -121,11 +117,6 @@ USHERD_CHILD_FN inline bool failed(long ret) {
   for (;;) sys(SYS_exit_group, 127);
 }
 
-// A spare that is never launched (let go of, or its parent gone) leaves quietly.
-[[noreturn]] USHERD_CHILD_FN void exit_unused() {
-  for (;;) sys(SYS_exit_group, 0);
-}
-
 USHERD_CHILD_FN void reset_signal_dispositions(std::uint64_t signals) {
   KernelSigaction dfl{};
   dfl.handler = SIG_DFL;
@@ -197,14 +188,6 @@ USHERD_CHILD_FN long close_from(int first, rlim_t inherited_soft) {
   return 0;
 }
 
-// The fd this child holds the parent's source as: the same number, or for a spare the number
-// it received it as.
-USHERD_CHILD_FN int source_fd(const ChildPlan* plan, int source) {
-  for (std::size_t j = 0; j < plan->sent_count; ++j)
-    if (plan->sent_fds[j] == source) return plan->received_fds[j];
-  return source;
-}
-
 USHERD_CHILD_FN void place_fds(ChildPlan* plan, rlim_t inherited_soft) {
   int highest = -1;
   for (std::size_t i = 0; i < plan->fd_count; ++i)
@@ -215,11 +198,11 @@ USHERD_CHILD_FN void place_fds(ChildPlan* plan, rlim_t inherited_soft) {
   // accepted connection, usherd's /dev/null) are used as they are. What was moved is closed
   // with everything else above the targets.
   for (std::size_t i = 0; i < plan->fd_count; ++i) {
-    int source = source_fd(plan, plan->fds[i].source);
+    int source = plan->fds[i].source;
     plan->temp_fds[i] = source;
     if (source > highest) continue;
     std::size_t same = 0;
-    while (same < i && source_fd(plan, plan->fds[same].source) != source) ++same;
+    while (same < i && plan->fds[same].source != source) ++same;
     if (same < i) {
       plan->temp_fds[i] = plan->temp_fds[same];
       continue;
@@ -269,8 +252,7 @@ USHERD_CHILD_FN void write_listen_pid(char* digits) {
 
 // Everything after the fds are in place and the session exists: limits, nice, chroot,
 // credentials, working directory, umask, no_new_privs, LISTEN_PID, the signal mask, execve.
-[[noreturn]] USHERD_CHILD_FN void finish_child(ChildPlan* plan, struct rlimit inherited,
-                                               bool block_signals_until_exec) {
+[[noreturn]] USHERD_CHILD_FN void finish_child(ChildPlan* plan, struct rlimit inherited) {
   for (std::size_t i = 0; i < plan->rlimit_count; ++i) {
     struct rlimit lim {
       plan->rlimits[i].soft, plan->rlimits[i].hard
@@ -321,13 +303,10 @@ USHERD_CHILD_FN void write_listen_pid(char* digits) {
   if (plan->listen_pid_digits) write_listen_pid(plan->listen_pid_digits);
 
   // The mask survives execve; the service starts with nothing blocked (sd_listen_fds(3) and
-  // every daemon assume so). A signal arriving now acts by default: our handlers are gone. (A
-  // spare unblocked everything before it waited.)
-  if (block_signals_until_exec) {
-    std::uint64_t empty = 0;
-    USHERD_CHILD_STEP(ChildStage::signals, sys(SYS_rt_sigprocmask, SIG_SETMASK,
-                                               reinterpret_cast<long>(&empty), 0, sizeof empty));
-  }
+  // every daemon assume so). A signal arriving now acts by default: our handlers are gone.
+  std::uint64_t empty = 0;
+  USHERD_CHILD_STEP(ChildStage::signals, sys(SYS_rt_sigprocmask, SIG_SETMASK,
+                                             reinterpret_cast<long>(&empty), 0, sizeof empty));
 
   long r = sys(SYS_execve, reinterpret_cast<long>(plan->path), reinterpret_cast<long>(plan->argv),
                reinterpret_cast<long>(plan->envp));
@@ -344,78 +323,7 @@ USHERD_CHILD_FN int run_spawn_child(void* arg) {
   place_fds(plan, inherited.rlim_cur);
 
   USHERD_CHILD_STEP(ChildStage::setsid, sys(SYS_setsid));
-  finish_child(plan, inherited, true);
-}
-
-USHERD_CHILD_FN int run_spare_child(void* arg) {
-  auto* spare = static_cast<SpareChild*>(arg);
-  // Every signal is blocked (the parent blocked them around the clone) until no handler of
-  // usherd's is left; then none is: a signal sent to a waiting spare acts by default (a
-  // SIGTERM ends it, and the next launch clones instead) rather than waiting, pending, to
-  // strike the instance it would become.
-  reset_signal_dispositions(spare->reset_signals);
-  std::uint64_t empty = 0;
-  sys(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&empty), 0, sizeof empty);
-  // usherd's end, however it comes, ends the spare: SIGKILL when the thread that cloned it
-  // ends (usherd's one loop thread), or at once if that happened before this call.
-  sys(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
-  if (sys(SYS_getppid) != spare->parent) exit_unused();
-  // What ps and top show for it until its execve names it after the service.
-  sys(SYS_prctl, PR_SET_NAME, reinterpret_cast<long>(kSpareName));
-  // setsid cannot fail in a new process (it leads no group yet); a spare without a session of
-  // its own would leave unused all the same.
-  if (failed(sys(SYS_setsid))) exit_unused();
-  // usherd's fds as of the clone: none of them is for the instance. 0-2 stay, to be replaced
-  // by the instance's own; received fds then take the lowest numbers from 3 up. Without
-  // close_range (Linux < 5.9) no spare is kept.
-  int channel = spare->channel;
-  if (channel > 3 && failed(sys(SYS_close_range, 3, channel - 1, 0))) exit_unused();
-  if (failed(sys(SYS_close_range, channel + 1, ~0U, 0))) exit_unused();
-
-  // The wake-up is a futex, not the channel: a socket's reader is woken as the writer's
-  // partner (a synchronous wake-up, which the scheduler answers by queueing the reader on the
-  // writer's core), and the writer is usherd's loop, which goes on accepting. A futex wake
-  // lets the scheduler put the spare on the core it last ran on, idle or not.
-  for (;;) {
-    int go = __atomic_load_n(&spare->go, __ATOMIC_ACQUIRE);
-    if (go == kSpareLaunch) break;
-    if (go == kSpareLeave) exit_unused();
-    sys(SYS_futex, reinterpret_cast<long>(&spare->go), FUTEX_WAIT_PRIVATE, kSpareWait, 0);
-  }
-  // An instance from here on: usherd's end must not take it along.
-  sys(SYS_prctl, PR_SET_PDEATHSIG, 0);
-
-  // Launched: the parent wrote *plan and sent the message before setting go.
-  ChildPlan* plan = __atomic_load_n(&spare->plan, __ATOMIC_ACQUIRE);
-  alignas(8) char control[CMSG_SPACE(sizeof(int) * kMaxSpareFds)];
-  char byte = 0;
-  struct iovec iov {
-    &byte, 1
-  };
-  struct msghdr msg {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  long n = sys(SYS_recvmsg, channel, reinterpret_cast<long>(&msg), MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-  if (failed(n)) fail_child(plan, ChildStage::fds, n);
-  std::size_t received = 0;
-  struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-  if (cmsg && cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS) {
-    received = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    const unsigned char* data = CMSG_DATA(cmsg);
-    for (std::size_t j = 0; j < received && j < plan->sent_count; ++j) {
-      int fd;
-      __builtin_memcpy(&fd, data + j * sizeof(int), sizeof fd);
-      plan->received_fds[j] = fd;
-    }
-  }
-  if (received != plan->sent_count || (msg.msg_flags & MSG_CTRUNC) != 0)
-    fail_child(plan, ChildStage::fds, -EBADF);
-
-  struct rlimit inherited = inherited_nofile();
-  place_fds(plan, inherited.rlim_cur);
-  finish_child(plan, inherited, false);
+  finish_child(plan, inherited);
 }
 
 }  // namespace usherd::activation

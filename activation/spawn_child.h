@@ -102,47 +102,10 @@ struct ChildPlan {
   /// Signals to reset to SIG_DFL, bit (signal - 1): those whose disposition in the parent is
   /// not the default (see note_signal_dispositions in spawn.h); all of them by default.
   std::uint64_t reset_signals = ~std::uint64_t{0};
-  /// A spare child (below) gets its sources over its channel rather than at the clone: the
-  /// parent sends sent_fds[0..sent_count) in that order, and the child stores the numbers it
-  /// received them as in received_fds; a mapping whose source is sent_fds[j] reads
-  /// received_fds[j]. sent_count 0: the sources are the parent's own numbers.
-  const int* sent_fds = nullptr;
-  int* received_fds = nullptr;
-  std::size_t sent_count = 0;
   ChildFailure* failure = nullptr;
 };
 
 /// The clone entry point: arg is a ChildPlan*. Returns only by execve or exit_group(127).
 int run_spawn_child(void* arg);
-
-/// The most fds one message hands a spare child.
-inline constexpr std::size_t kMaxSpareFds = 16;
-
-/// A spare child's go word: it waits while kSpareWait; kSpareLaunch makes it the instance,
-/// kSpareLeave makes it exit unused.
-inline constexpr int kSpareWait = 0;
-inline constexpr int kSpareLaunch = 1;
-inline constexpr int kSpareLeave = 2;
-/// A waiting spare's name (its comm, as ps shows it).
-inline constexpr char kSpareName[] = "usherd-spare";
-
-/// A spare child: cloned before anything is asked of it, it makes the steps every instance
-/// shares (signal dispositions reset, its own session, usherd's fds closed) and then waits on
-/// its go word (a futex). To launch it the parent completes *plan, sends the plan's sources
-/// over the channel (a byte and SCM_RIGHTS), sets go to kSpareLaunch and wakes it; it reads
-/// the message and goes on as run_spawn_child does. While it waits it blocks no signal and
-/// handles none (a SIGTERM ends it), and it dies with the thread that cloned it
-/// (PR_SET_PDEATHSIG, cleared at the launch).
-struct SpareChild {
-  int channel = -1;
-  pid_t parent = 0;  ///< the cloning process, to catch its end before the prctl
-  std::uint64_t reset_signals = ~std::uint64_t{0};
-  ChildPlan* plan = nullptr;
-  alignas(4) int go = kSpareWait;
-};
-
-/// The clone entry point of a spare: arg is a SpareChild*. Returns only by execve or
-/// exit_group (0 unused, 127 failed as plan->failure says).
-int run_spare_child(void* arg);
 
 }  // namespace usherd::activation

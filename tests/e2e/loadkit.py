@@ -199,77 +199,11 @@ def _control_connection_inodes():
     return inodes
 
 
-def _unnamed_seqpacket_inodes():
-    """Inodes of connected, unnamed SOCK_SEQPACKET sockets (a spare's channel is one)."""
-    inodes = set()
-    with open("/proc/net/unix", encoding="utf-8") as f:
-        next(f)
-        for line in f:
-            fields = line.split()
-            if len(fields) == 7 and fields[4] == "0005" and fields[5] == "03":
-                inodes.add(int(fields[6]))
-    return inodes
-
-
-def spare_pid(pid):
-    """The pid of usherd's (pid's) waiting spare process, a child named usherd-spare, or None."""
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            fields = _stat_fields(int(name))
-            with open(f"/proc/{name}/comm") as f:
-                comm = f.read().strip()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and comm == "usherd-spare":
-            return int(name)
-    return None
-
-
-def _pidfd_target(pid, fd):
-    """The pid a pidfd of pid's refers to (its fdinfo's Pid: line), or None."""
-    try:
-        with open(f"/proc/{pid}/fdinfo/{fd}") as f:
-            for line in f:
-                if line.startswith("Pid:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-def spare_fds(pid):
-    """usherd's (pid's) fds that serve its waiting spare process, if one waits: the spare's
-    pidfd and usherd's end of their channel. usherd keeps one spare once connections have come,
-    and makes the next when it is used: they come and go with the traffic."""
-    spare = spare_pid(pid)
-    if spare is None:
-        return set()
-    channels = _unnamed_seqpacket_inodes()
-    found, channel_seen = set(), False
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            link = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if not channel_seen and link.startswith("socket:[") and int(link[8:-1]) in channels:
-            found.add(fd)
-            channel_seen = True
-        elif "pidfd" in link and _pidfd_target(pid, fd) == spare:
-            found.add(fd)
-    return found
-
-
 def fd_count(pid):
-    """usherd's open fds, not counting control connections still open from a status call,
-    nor those that serve a waiting spare process (spare_fds)."""
+    """usherd's open fds, not counting control connections still open from a status call."""
     transient = _control_connection_inodes()
-    skip = spare_fds(pid)
     count = 0
     for fd in os.listdir(f"/proc/{pid}/fd"):
-        if fd in skip:
-            continue
         try:
             link = os.readlink(f"/proc/{pid}/fd/{fd}")
         except OSError:

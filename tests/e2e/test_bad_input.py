@@ -38,8 +38,8 @@ import threading
 import time
 
 import harness
-# fd_count leaves out closing control connections and a waiting spare's fds
-from loadkit import LoopProbe, drain, fd_count, lingering_socket, spare_fds, wait_until
+# fd_count leaves out closing control connections
+from loadkit import LoopProbe, drain, fd_count, lingering_socket, wait_until
 from harness import check, check_eq
 
 SEED = int(os.environ.get("USHERD_BAD_INPUT_SEED", str(random.SystemRandom().randrange(1 << 30))))
@@ -126,8 +126,8 @@ def fetch(port):
 
 
 def all_fds(pid):
-    """usherd's open fds, control connections included (a waiting spare's are not)."""
-    return len(set(os.listdir(f"/proc/{pid}/fd")) - spare_fds(pid))
+    """usherd's open fds, control connections included."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def wait_fds(pid, baseline, what, count=fd_count, timeout=REQUEST_DEADLINE_S + 10):
