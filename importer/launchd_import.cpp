@@ -9,8 +9,10 @@
 // the job fail. Apple's OpenSSH job (com.openssh.sshd), in its older form (the host-key
 // wrapper as Program, "sshd -i" as its arguments) and its macOS 12 form (the wrapper alone),
 // runs sshd -i directly and gets the readiness setup of sshd_readiness.h. inetdCompatibility's
-// Instances becomes MaxConnections=; the legacy UID / GID keys become User= / Group=. One
-// mapper class walks launchd's whole key table, hence the file's length.
+// Instances becomes MaxConnections=; the legacy UID / GID keys become User= / Group=. A
+// relative program path is refused (launchd takes it from the job's working directory), save a
+// bare name as the first word of ProgramArguments, which launchd looks up in PATH. One mapper
+// class walks launchd's whole key table, hence the file's length.
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -169,11 +171,17 @@ class Mapper {
                               "openssh-server is installed)");
       path = argv.front();
     }
-    if (path.front() != '/' && path.find('/') != std::string::npos)
-      return error(path_line,
-                   std::string(key) + " " + path +
-                       " is a relative path: launchd runs it from the job's working directory "
-                       "(WorkingDirectory, else /); write the absolute path");
+    // launchd spawns Program as a path (posix_spawn(2), no PATH search) and, without
+    // Program, ProgramArguments' first word with posix_spawnp(3), which searches PATH only
+    // for a name without a '/'. Every other relative path is taken from the job's working
+    // directory, which a unit cannot say for the program's path: refused, with the reason.
+    if (path.front() != '/' && (program || path.find('/') != std::string::npos))
+      return error(path_line, std::string(key) + " " + path + " is a relative path: launchd " +
+                                  (program && path.find('/') == std::string::npos
+                                       ? "does not search PATH for Program, but runs it"
+                                       : "runs it") +
+                                  " from the job's working directory (WorkingDirectory, else "
+                                  "/); write the absolute path");
     plan_.exec.path = path;
     if (!argv.empty()) {
       if (argv.front() != path) plan_.exec.argv0 = argv.front();

@@ -513,6 +513,53 @@ class Mapper {
     return it == s_.lists.end() ? std::vector<ListOp>{} : it->second;
   }
 
+  // One parsed only_from / no_access word applied to the list, with the line's operator.
+  static void apply_address(AssignOp op, AddressEntry entry, std::vector<AddressEntry>& out) {
+    if (op == AssignOp::remove) {
+      std::erase_if(out, [&](const AddressEntry& e) {
+        return e.text == entry.text || (!e.networks.empty() && e.networks == entry.networks);
+      });
+    } else {
+      out.push_back(std::move(entry));
+    }
+  }
+
+  // The words of an only_from / no_access line from the first one that starts with '#': what
+  // the author meant as a comment, and xinetd reads as more addresses, each on its own. A
+  // word it parses as an address or a network (a "# was 10.0.0.6" note) is applied by xinetd,
+  // and so by the import; the others (the '#' itself, "office") it logs and skips. A name
+  // after the '#' counts among the skipped words: xinetd keeps it only when it resolves, as
+  // a host name the import could not express anyway, so the outcome is the same (refused, or
+  // dropped with --allow-open). One finding covers the whole comment.
+  bool comment_addresses(const ListOp& op, std::size_t first, std::vector<AddressEntry>& out) {
+    const auto& values = op.attribute->values;
+    std::string comment;
+    std::vector<std::string> applied;
+    for (std::size_t k = first; k < values.size(); ++k)
+      comment += (comment.empty() ? "" : " ") + values[k];
+    std::string what = "'" + comment +
+                       "' is not a comment (xinetd.conf comments take a whole line) but more "
+                       "words to read as addresses";
+    for (std::size_t k = first; k < values.size(); ++k) {
+      auto entry = parse_xinetd_address(values[k], system_);
+      if (!entry)
+        return error(*op.attribute,
+                     what + ": " + entry.error().message + "; xinetd disables the service");
+      if (!entry->skipped.empty() || !entry->unexpressible.empty()) continue;
+      applied.push_back(values[k]);
+      apply_address(op.op, std::move(*entry), out);
+    }
+    if (!applied.empty()) {
+      std::string list = applied.front();
+      for (std::size_t k = 1; k < applied.size(); ++k)
+        list += (k + 1 == applied.size() ? " and " : ", ") + applied[k];
+      what += "; xinetd reads " + list + " in it as " +
+              (applied.size() == 1 ? "an address" : "addresses") + ", and so does the import";
+    }
+    skip_access_words(*op.attribute, what);
+    return true;
+  }
+
   // Evaluates an only_from / no_access list with its operators. present: the attribute was
   // given (an empty only_from admits nobody).
   bool address_list(const std::string& name, bool& present, std::vector<AddressEntry>& out) {
@@ -523,14 +570,7 @@ class Mapper {
       for (std::size_t i = 0; i < values.size(); ++i) {
         const std::string& v = values[i];
         if (v.starts_with('#')) {
-          // What the author meant as a comment: one finding for all its words.
-          std::string comment;
-          for (std::size_t k = i; k < values.size(); ++k)
-            comment += (comment.empty() ? "" : " ") + values[k];
-          skip_access_words(*op.attribute,
-                            "'" + comment +
-                                "' is not a comment (xinetd.conf comments take a whole "
-                                "line) but more words to read as addresses");
+          if (!comment_addresses(op, i, out)) return false;
           break;
         }
         auto entry = parse_xinetd_address(v, system_);
@@ -539,13 +579,7 @@ class Mapper {
           skip_access_words(*op.attribute, v + ": " + entry->skipped);
           continue;
         }
-        if (op.op == AssignOp::remove) {
-          std::erase_if(out, [&](const AddressEntry& e) {
-            return e.text == entry->text || (!e.networks.empty() && e.networks == entry->networks);
-          });
-        } else {
-          out.push_back(std::move(*entry));
-        }
+        apply_address(op.op, std::move(*entry), out);
       }
       origin_[name] = op.attribute;
     }

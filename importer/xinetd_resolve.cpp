@@ -104,6 +104,25 @@ std::string comment_words(const XinetdAttribute& a) {
   return out;
 }
 
+// nvlists.c success_log_options and failure_log_options.
+constexpr std::array<std::string_view, 6> kSuccessLogFlags = {"HOST", "DURATION", "EXIT",
+                                                              "PID",  "USERID",   "TRAFFIC"};
+constexpr std::array<std::string_view, 3> kFailureLogFlags = {"HOST", "ATTEMPT", "USERID"};
+
+// The first word of a log_on_success / log_on_failure line that xinetd does not know.
+std::optional<std::string> unknown_log_flag(const XinetdAttribute& a) {
+  if (a.name != "log_on_success" && a.name != "log_on_failure") return std::nullopt;
+  for (const auto& v : a.values) {
+    bool known = a.name == "log_on_success"
+                     ? std::find(kSuccessLogFlags.begin(), kSuccessLogFlags.end(), v) !=
+                           kSuccessLogFlags.end()
+                     : std::find(kFailureLogFlags.begin(), kFailureLogFlags.end(), v) !=
+                           kFailureLogFlags.end();
+    if (!known) return v;
+  }
+  return std::nullopt;
+}
+
 // Applies one attribute line to either a service or the defaults; findings go to out.
 // ignored_bind receives a bind / interface line xinetd ignores: the caller decides, since
 // ignoring it opens the service on every address.
@@ -129,6 +148,18 @@ void apply(const XinetdAttribute& a, bool in_defaults, const std::string& servic
       report(Severity::error, a.text() +
                                   ": '-=' cannot be used with env; xinetd disables the "
                                   "service");
+      return;
+    }
+    if (auto bad = unknown_log_flag(a)) {
+      // parse_value_list(): a word that is not a flag fails the line, which disables the
+      // service; in the defaults entry xinetd stops reading and exits (parse_entry()).
+      report(Severity::error,
+             a.text() + ": unknown " + a.name + " flag " + *bad +
+                 (bad->starts_with('#') ? " ('#' starts a comment only at the beginning of a line)"
+                                        : "") +
+                 (in_defaults ? "; xinetd exits on an error in its defaults entry (the services "
+                                "are imported as if the line were not there)"
+                              : "; xinetd disables the service"));
       return;
     }
     // In defaults, '=' accumulates like '+=' (xinetd.conf(5), "cumulative effect").

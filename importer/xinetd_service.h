@@ -9,7 +9,9 @@
 // per_source, umask, cps, bind, groups, v6only, banners, ...) apply when the service sets none.
 // A line with the wrong number of values is ignored with a warning, as xinetd does
 // (parse.c identify_attribute()): the usual cause is a "# comment" after the value, which
-// xinetd.conf does not have, and the warning names it.
+// xinetd.conf does not have, and the warning names it. A log_on_success / log_on_failure
+// word that is not a flag (such a '#', again) fails the line: xinetd disables the service,
+// and exits when the line is in the defaults entry; both are errors.
 // "disabled" / "enabled" in defaults switch services off by id.
 #pragma once
 

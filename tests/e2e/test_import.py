@@ -8,7 +8,8 @@ own xinetd configuration (disabled built-in services only) is skipped with exit 
 writes nothing; with --include-disabled it is reported as not importable, exit code 1. A launchd job shaped like Apple's OpenSSH job, on a loopback port,
 is imported and a real ssh login goes through it; the startup ends at sshd's "Accepted" line,
 which the import set up as readiness. The same holds for the job's current form, which names
-only Apple's sshd-keygen-wrapper and sets inetdCompatibility Instances.
+only Apple's sshd-keygen-wrapper and sets inetdCompatibility Instances. An address written
+after a '#' in no_access, which xinetd reads as one more address, is refused by usherd too.
 """
 # ctest-resource-lock: usherdtest;run-sshd
 
@@ -192,6 +193,53 @@ def test_an_imported_xinetd_service_answers_a_client_through_usherd():
             entry = usherd.socket_status("upcase.socket")
             check_eq(entry.get("dropped", {}).get("acl"), 1, "acl drops")
             check_eq(entry.get("admitted"), 1, "admitted connections")
+            check_eq(usherd.stop(), 0, "usherd exit code after SIGTERM")
+
+
+# no_access with a note after it: xinetd reads 127.0.0.2 in the note as one more address.
+XINETD_NOTE_SERVICE = """\
+service upcase-note
+{
+	type		= UNLISTED
+	socket_type	= stream
+	port		= 0
+	bind		= 127.0.0.1
+	wait		= no
+	user		= nobody
+	server		= /usr/bin/tr
+	server_args	= a-z A-Z
+	no_access	= 127.0.0.3 # 127.0.0.2 as well
+	flags		= NOLIBWRAP
+}
+"""
+
+
+def test_an_address_after_a_hash_in_no_access_is_refused_as_xinetd_refuses_it():
+    harness.require_binaries(TR)
+    with harness.TempDir("usherd-import-note.") as tmp:
+        source = os.path.join(tmp, "upcase-note")
+        harness.write_file(source, XINETD_NOTE_SERVICE)
+        # The '#' is a word xinetd cannot parse: refused unless --allow-open.
+        proc, units = import_units("xinetd", [source], os.path.join(tmp, "refused"),
+                                   expect_rc=1)
+        check_eq(units, {}, "units written without --allow-open")
+        check(f"{source}:11: error: service upcase-note: " in proc.stderr
+              and "'# 127.0.0.2 as well' is not a comment" in proc.stderr,
+              f"the refusal names the file, the line and the '#':\n{proc.stderr}")
+        proc, units = import_units("xinetd", [source], os.path.join(tmp, "units"),
+                                   "--allow-open")
+        check("IPAddressDeny=127.0.0.3/32 127.0.0.2/32\n" in units["upcase-note.socket"],
+              f"the address in the note is refused too:\n{units['upcase-note.socket']}")
+        check_usherd_accepts(os.path.join(tmp, "units"))
+
+        with harness.Usherd(units) as usherd:
+            port = usherd.port("upcase-note.socket")
+            check_eq(exchange(port, b"from one\n"), b"FROM ONE\n", "answer to 127.0.0.1")
+            mark = usherd.log_mark()
+            check_eq(exchange(port, b"from two\n", source="127.0.0.2", refused=True), b"",
+                     "answer to the client named after the '#'")
+            usherd.wait_log(r"drop connection from \[127\.0\.0\.2\]:\d+ .*reason=acl",
+                            start_at=mark, what="the acl drop")
             check_eq(usherd.stop(), 0, "usherd exit code after SIGTERM")
 
 

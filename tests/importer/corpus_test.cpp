@@ -1,8 +1,9 @@
 // The corpus: small xinetd files and launchd plists in the shapes admins really have
-// (comments after values, CRLF, tabs, a byte order mark, includedir with editor leftovers,
-// Debian's disabled built-ins, cups' SockPathMode, Apple's sshd jobs old and new, Instances,
-// UID/GID, binary plists, ...), each run through the real `usherctl import` three ways: plain,
-// --allow-open and --include-disabled.
+// (comments after values, on log flags, in the defaults entry and naming an address in an
+// access list, CRLF, tabs, a byte order mark, includedir with editor leftovers, Debian's
+// disabled built-ins, cups' SockPathMode, Apple's sshd jobs old and new, Instances, UID/GID,
+// relative and bare Program paths, binary plists, ...), each run through the real `usherctl
+// import` three ways: plain, --allow-open and --include-disabled.
 //
 // Whatever a file holds, the outcome must be one of two: the units written pass
 // `usherd --check`, or the file is refused with an error line that names the file, the line
