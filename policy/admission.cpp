@@ -124,18 +124,24 @@ Decision AdmissionEngine::admit(SocketId id, const IpAddress& raw_peer, TimePoin
     if (penalties_.is_refused(peer, now)) return drop(DropReason::penalty);
     if (!socket.trigger_limit.try_take(now)) return drop(DropReason::rate);
   }
+  // With the waiting room, a connection the startup budget has no room for waits for a slot
+  // instead of being refused (exempt sources never wait: they have their reserve, and past
+  // it they are refused as ever).
+  const bool may_park = config_.waiting_room.enabled && !exempt;
+  const bool over_source_connections =
+      !exempt && cfg.max_connections_per_source > 0 &&
+      socket.instances_by_address.count(peer) >= cfg.max_connections_per_source;
   if (at_or_over(socket.stats.instances, cfg.max_connections, reserve)) {
+    // Full of instances of which some are still starting: one of them ends (or is reclaimed
+    // as stalled) soon, so the connection waits for it like one the budget has no room for.
+    // Full of sessions, a slot may not free for hours: refused at once, as before.
+    if (may_park && socket.stats.startups > 0 && !over_source_connections)
+      return park(id, socket, peer, decision, now, random);
     return drop(DropReason::max_connections);
   }
   const IpAddress block = mask_to_block(peer, config_.net_block_size);
-  if (!exempt && cfg.max_connections_per_source > 0 &&
-      socket.instances_by_address.count(peer) >= cfg.max_connections_per_source) {
-    return drop(DropReason::per_source_connections);
-  }
-  // From here on the rules are the startup budget's: with the waiting room, a connection it
-  // has no room for waits for a slot instead (exempt sources never wait: they have their
-  // reserve, and past it they are refused as ever).
-  const bool may_park = config_.waiting_room.enabled && !exempt;
+  if (over_source_connections) return drop(DropReason::per_source_connections);
+  // From here on the rules are the startup budget's.
   if (!exempt) {
     const auto per_source =
         cfg.per_source_max_startups ? cfg.per_source_max_startups : config_.per_source_max_startups;

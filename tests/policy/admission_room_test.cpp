@@ -483,6 +483,33 @@ TEST_CASE("MaxConnections holds a parked connection until an instance ends",
   CHECK(started_peers(engine.next_from_room(t0 + 2s)) == std::vector<std::string>{"192.0.2.3"});
 }
 
+TEST_CASE(
+    "at MaxConnections a connection waits while some instances are still starting, and is "
+    "refused at once when all of them are sessions",
+    "[policy][admission][room][socket]") {
+  AdmissionEngine engine(room_config(100));
+  SocketConfig config;
+  config.max_connections = 2;
+  config.max_connections_per_source = 1;
+  const auto socket = engine.add_socket(config);
+  const auto first = admit_one(engine, socket, "192.0.2.1");
+  const auto second = admit_one(engine, socket, "192.0.2.2");
+  // Two instances, both starting: the budget has room (full 100), MaxConnections=2 not.
+  park_one(engine, socket, "192.0.2.3");
+  ScriptedRandom never{};
+  // Its own address already at MaxConnectionsPerSource=1: refused as ever, not parked.
+  CHECK(outcome_of(engine.admit(socket, ip("192.0.2.1"), t0, never)) == "max-connections");
+  engine.mark_ready(first, t0 + 1s);
+  CHECK(engine.next_from_room(t0 + 1s).empty());
+  engine.release(second, Outcome::exited, t0 + 2s);
+  const auto exits = engine.next_from_room(t0 + 2s);
+  REQUIRE(started_peers(exits) == std::vector<std::string>{"192.0.2.3"});
+  engine.mark_ready(*exits[0].instance, t0 + 3s);
+  // Both instances are sessions now: nothing would free a slot soon.
+  CHECK(outcome_of(engine.admit(socket, ip("192.0.2.4"), t0 + 3s, never)) == "max-connections");
+  CHECK(engine.room_stats().parked == 0);
+}
+
 TEST_CASE("raising MaxStartups by a reload starts as many as now fit, in turn",
           "[policy][admission][room][reload]") {
   GlobalConfig global = room_config(1);
