@@ -10,6 +10,7 @@
 #include "policy/address.h"
 #include "policy/max_startups.h"
 #include "policy/penalties.h"
+#include "policy/stall.h"
 
 namespace usherd::policy {
 
@@ -37,6 +38,7 @@ struct GlobalConfig {
   PenaltyConfig penalties;                          ///< PerSourcePenalties=.
   std::vector<Cidr> penalty_exempt_sources;         ///< PerSourcePenaltyExemptList=.
   WaitingRoomConfig waiting_room;                   ///< WaitingRoom= and its bounds.
+  StallConfig stall;                                ///< ReclaimStalledSec=, ReclaimStalledBytes=.
 };
 
 /// Limits of one listening socket.

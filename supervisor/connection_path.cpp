@@ -1,9 +1,11 @@
 #include "supervisor/connection_path.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -12,6 +14,8 @@
 
 #include "activation/ready_log.h"
 #include "activation/runtime_dir.h"
+#include "activation/tcp_progress.h"
+#include "policy/stall.h"
 #include "supervisor/convert.h"
 #include "supervisor/host_status.h"
 #include "supervisor/instance_life.h"
@@ -161,6 +165,7 @@ void ConnectionPath::handle(Socket& socket, activation::Accepted&& conn, Clock::
   if (decision.pushed_out) leave_room(*decision.pushed_out, now);
   if (decision.is_parked()) {
     park(socket, std::move(conn), *decision.ticket);
+    reclaim_stalled(now);
   } else if (decision.admitted()) {
     start(socket, std::move(conn), *decision.instance, now);
   } else {
@@ -236,6 +241,8 @@ void ConnectionPath::start(Socket& socket, activation::Accepted&& conn,
   instance->admission = decision_instance;
   instance->plan = socket.service;
   instance->started = now;
+  if (ip_peer && plan.declares_readiness && admission_->config().stall.enabled())
+    instance->connection.reset(::fcntl(conn.fd.get(), F_DUPFD_CLOEXEC, 3));
   prepare_runtime_directories(plan, instance->name);
   launch(socket, std::move(instance), std::move(spawn), std::move(capture_daemon_end), now);
   // usherd's copies of the connection and of the capture's child end close here: the child
@@ -435,7 +442,37 @@ void ConnectionPath::spawn_failed(const std::string& socket, const std::string& 
     listeners_.pause_all(*state, error.code);
 }
 
+void ConnectionPath::reclaim_stalled(Clock::time_point now) {
+  const policy::StallConfig& stall = admission_->config().stall;
+  if (parked_.empty() || !stall.enabled()) return;
+  std::vector<policy::StartupProgress> startups;
+  for (const auto& [key, inst] : instances_.all()) {
+    if (inst->owner != this || inst->state != Instance::State::starting || !inst->admission ||
+        !inst->connection || inst->timed_out)
+      continue;
+    auto info = admission_->instance(*inst->admission);
+    if (!info || info->ready) continue;
+    startups.push_back({key, info->admitted_at, info->exempt,
+                        activation::tcp_bytes_received(inst->connection.get())});
+  }
+  std::size_t needed = std::min(parked_.size(), kMaxReclaimsPerPass);
+  for (std::uint64_t key : policy::choose_stalled(std::move(startups), now, stall, needed)) {
+    Instance& inst = *instances_.find(key);
+    auto sent = activation::tcp_bytes_received(inst.connection.get()).value_or(0);
+    ++startups_reclaimed_;
+    // Penalised as sshd penalises a login that outstays LoginGraceTime (grace-exceeded).
+    inst.timed_out = true;
+    inst.connection.reset();
+    spdlog::warn(
+        "reclaim instance={} socket={} peer={} stalled: its client sent {} bytes in {:.1f}s; "
+        "the startup slot goes to a waiting connection",
+        inst.name, inst.socket, inst.peer, sent, seconds_between(inst.started, now));
+    instances_.stop_as_unit_says(inst);
+  }
+}
+
 void ConnectionPath::housekeeping(Clock::time_point now) {
+  reclaim_stalled(now);
   for (const auto& stalled : launcher_.launched_before(now - kExecDeadline)) {
     Instance* instance = instances_.find_by_pid(stalled.pid);
     if (instance == nullptr || instance->exec_overdue) continue;
@@ -517,6 +554,7 @@ void ConnectionPath::log_sshd_penalty(const Instance& instance, const policy::Re
 }
 
 void ConnectionPath::instance_ready(Instance& instance, const char* via, Clock::time_point now) {
+  instance.connection.reset();
   if (instance.admission) admission_->mark_ready(*instance.admission, now);
   // "unknown": an adopted instance whose readiness cannot be seen; no duration to count.
   if (std::string_view(via) != "unknown")
@@ -527,6 +565,7 @@ void ConnectionPath::instance_ready(Instance& instance, const char* via, Clock::
 
 void ConnectionPath::instance_ended(Instance& instance, const EndStatus& status,
                                     Clock::time_point now) {
+  instance.connection.reset();
   bool never_ran = false;
   if (status) {
     if (auto failure = launcher_.take_failure(instance.pid)) {

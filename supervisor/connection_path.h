@@ -18,7 +18,11 @@
 // policy gives it a slot (served whenever a slot may have freed: an instance became ready or
 // ended, a spawn failed, the configuration changed). A parked client that hangs up is seen at
 // once through its own epoll set (EPOLLRDHUP, edge-triggered: an SSH banner the client sends
-// while it waits stays in the socket for sshd), and its ticket cancelled.
+// while it waits stays in the socket for sshd), and its ticket cancelled. While connections
+// wait, startups whose clients have stalled (policy/stall.h: ReclaimStalledSec=,
+// ReclaimStalledBytes=) are ended, oldest first, so that a flood of connections that say
+// nothing cannot hold every slot until StartupTimeoutSec=; looked for when a connection is
+// parked and at every housekeeping tick.
 #pragma once
 
 #include <map>
@@ -56,6 +60,8 @@ class ConnectionPath : public InstanceOwner {
   static constexpr auto kStallAfter = std::chrono::milliseconds(250);
   /// ... and is killed this long after its launch, counted as a failed spawn.
   static constexpr auto kExecDeadline = std::chrono::seconds(5);
+  /// At most this many stalled startups are reclaimed at once (the rest at the next look).
+  static constexpr std::size_t kMaxReclaimsPerPass = 16;
 
   ConnectionPath(asio::io_context& io, InstanceTable& instances, ReadinessMonitor& readiness,
                  ListenerSet& listeners, HostStatus& host, PlanContext plan_context, int dev_null);
@@ -81,7 +87,7 @@ class ConnectionPath : public InstanceOwner {
   /// Shutdown: parked connections closed, and instances still starting (unauthenticated) are
   /// stopped, as are those that said STOPPING=1. Running ones (an ssh session) are left alone.
   void shutdown();
-  /// Housekeeping: children past kExecDeadline killed.
+  /// Housekeeping: children past kExecDeadline killed, stalled startups reclaimed.
   void housekeeping(Clock::time_point now);
   /// A slot may have freed (or the configuration changed): the waiting room is served once
   /// the handlers already ready have run.
@@ -90,6 +96,8 @@ class ConnectionPath : public InstanceOwner {
   const Histogram& room_wait_seconds() const { return room_wait_seconds_; }
 
   std::uint64_t spawn_failures() const { return spawn_failures_; }
+  /// Startups ended as stalled while connections waited.
+  std::uint64_t startups_reclaimed() const { return startups_reclaimed_; }
   const Histogram& spawn_seconds() const { return spawn_seconds_; }
   const Histogram* startup_seconds(const std::string& socket) const;
 
@@ -109,6 +117,8 @@ class ConnectionPath : public InstanceOwner {
   void leave_room(const policy::RoomExit& exit, Clock::time_point now);
   void serve_room(Clock::time_point now);
   void arm_room_timer();
+  /// While connections wait: ends stalled startups (policy/stall.h), at most one per waiter.
+  void reclaim_stalled(Clock::time_point now);
   void watch_parked();
   void on_parked_events();
   void launch(Socket& socket, std::unique_ptr<Instance> instance, activation::SpawnPlan&& spawn,
@@ -143,6 +153,7 @@ class ConnectionPath : public InstanceOwner {
   /// their accept lines logged, once it is drained.
   std::vector<std::uint64_t> launched_;
   std::uint64_t spawn_failures_ = 0;
+  std::uint64_t startups_reclaimed_ = 0;
   /// sshd's own rate limits of its drop lines, for the lines usherd writes in its words.
   policy::SshdLogRateLimit sshd_startups_log_ = policy::SshdLogRateLimit::for_max_startups();
   policy::SshdLogRateLimit sshd_penalty_log_ = policy::SshdLogRateLimit::for_penalties();

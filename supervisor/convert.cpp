@@ -146,6 +146,7 @@ policy::GlobalConfig to_admission_config(const units::DaemonConfig& c) {
   g.penalties = c.per_source_penalties;
   g.penalty_exempt_sources = c.per_source_penalty_exempt_list;
   g.waiting_room = c.waiting_room;
+  g.stall = c.stall;
   return g;
 }
 

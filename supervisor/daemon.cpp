@@ -248,6 +248,7 @@ StatusSnapshot Daemon::snapshot(Clock::time_point now) const {
   out.reloads = host_.reloads();
   out.notify_rejected = readiness_.notify_rejected();
   out.startups_unknown = readiness_.startups_unknown();
+  out.startups_reclaimed = connections_.startups_reclaimed();
   out.startup_timeouts = readiness_.startup_timeouts();
   out.spawn_failures = connections_.spawn_failures();
   out.launches_stalled = connections_.stalled_launches();

@@ -43,6 +43,9 @@ struct Instance {
   std::uint64_t start_time = 0;   ///< /proc/PID/stat field 22, where pidfd_inode is 0
   UniqueFd pidfd;                 ///< in the exit watch while the instance is tracked
   std::unique_ptr<asio::posix::stream_descriptor> output;  ///< journal/ready-log capture
+  /// A copy of its TCP connection while it starts, to read how far its client got when
+  /// stalled startups are reclaimed (policy/stall.h); closed at ready and at its end.
+  UniqueFd connection;
   std::string peer;
   std::string remote_ip;
   std::optional<policy::InstanceId> admission;
@@ -54,7 +57,7 @@ struct Instance {
   std::shared_ptr<ServicePlan> plan;
   bool adopted = false;       ///< re-adopted after a restart: not our child, status unknown
   bool persisted = false;     ///< its '+' line is in the state file
-  bool timed_out = false;     ///< stopped by the startup timeout
+  bool timed_out = false;     ///< stopped by the startup timeout, or reclaimed as stalled
   bool watched_exit = false;  ///< its pidfd is in the exit watch
   /// It said STOPPING=1 itself (usherd did not ask it to stop): TimeoutStopSec= runs, and
   /// usherd's shutdown stops it like one still starting.

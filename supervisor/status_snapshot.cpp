@@ -68,6 +68,7 @@ boost::json::object render_status_json(const StatusSnapshot& snapshot) {
   out["reloads"] = snapshot.reloads;
   out["notify_rejected"] = snapshot.notify_rejected;
   out["startups_unknown"] = snapshot.startups_unknown;
+  out["startups_reclaimed"] = snapshot.startups_reclaimed;
   out["launches_stalled"] = snapshot.launches_stalled;
   boost::json::object control;
   control["answered"] = snapshot.control_answered;
@@ -200,6 +201,9 @@ std::string render_metrics(const StatusSnapshot& snapshot) {
   out += fmt::format("usherd_startups_unknown_total {}\n", snapshot.startups_unknown);
   help("usherd_startup_timeouts_total", "counter", "Instances stopped by the startup timeout.");
   out += fmt::format("usherd_startup_timeouts_total {}\n", snapshot.startup_timeouts);
+  help("usherd_startups_reclaimed_total", "counter",
+       "Startups ended as stalled (ReclaimStalledSec=) while connections waited.");
+  out += fmt::format("usherd_startups_reclaimed_total {}\n", snapshot.startups_reclaimed);
   help("usherd_socket_held", "gauge", "Whether a socket's listeners wait for starting children.");
   for (const auto& s : snapshot.sockets)
     out += fmt::format("usherd_socket_held{{socket=\"{}\"}} {}\n", escape_label(s.name),

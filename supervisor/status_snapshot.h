@@ -53,6 +53,7 @@ struct StatusSnapshot {
   std::uint64_t reloads = 0;
   std::uint64_t notify_rejected = 0;
   std::uint64_t startups_unknown = 0;
+  std::uint64_t startups_reclaimed = 0;
   std::uint64_t startup_timeouts = 0;
   std::uint64_t spawn_failures = 0;
   std::size_t launches_stalled = 0;

@@ -236,6 +236,7 @@ struct DaemonConfig {
   std::vector<policy::Cidr> per_source_penalty_exempt_list;  ///< PerSourcePenaltyExemptList=.
   /// WaitingRoom=yes, MaxParked=1000, PerSourceMaxParked=100, MaxParkedWait=8s.
   policy::WaitingRoomConfig waiting_room{.enabled = true};
+  policy::StallConfig stall;                    ///< ReclaimStalledSec=5s, ReclaimStalledBytes=512.
   std::optional<ListenAddress> metrics_listen;  ///< [Metrics] ListenStream= (off).
 };
 

@@ -45,6 +45,10 @@ bool reset_to_default(DaemonConfig& c, const std::string& key) {
     c.waiting_room.per_source_max_parked = defaults.waiting_room.per_source_max_parked;
   } else if (key == "MaxParkedWait") {
     c.waiting_room.max_wait = defaults.waiting_room.max_wait;
+  } else if (key == "ReclaimStalledSec") {
+    c.stall.after = defaults.stall.after;
+  } else if (key == "ReclaimStalledBytes") {
+    c.stall.bytes = defaults.stall.bytes;
   } else {
     return false;
   }
@@ -173,6 +177,27 @@ DaemonConfigResult parse_daemon_config(std::string_view text, const std::string&
         continue;
       }
       c.waiting_room.max_wait = *d;
+      continue;
+    } else if (key == "ReclaimStalledSec") {
+      auto d = parse_timespan(e.value);
+      if (!d) {
+        reject(e, d.error().message);
+        continue;
+      }
+      // 0 (or infinity) turns reclaiming off; otherwise bounded like MaxParkedWait=.
+      if (*d > kLongestParkedWait && *d != kInfiniteDuration) {
+        reject(e, "expected 0 or a time up to 24h");
+        continue;
+      }
+      c.stall.after = *d == kInfiniteDuration ? Duration::zero() : *d;
+      continue;
+    } else if (key == "ReclaimStalledBytes") {
+      auto n = parse_unsigned(e.value, 1 << 20);
+      if (!n) {
+        reject(e, n.error().message);
+        continue;
+      }
+      c.stall.bytes = *n;
       continue;
     } else if (key == "PerSourcePenalties") {
       auto p = policy::PenaltyConfig::parse(e.value);

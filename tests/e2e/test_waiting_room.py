@@ -160,5 +160,44 @@ def test_a_parked_client_is_served_with_what_it_sent_or_forgotten_when_it_leaves
         check_eq(status["waiting_room"]["parked"], 0, "nothing left in the room")
 
 
+def test_a_stalled_startup_gives_its_slot_to_a_waiting_connection():
+    """DHEat in miniature: a client that connects, says a few bytes and stalls holds a startup
+    slot; once a connection waits for one, the stalled startup is ended (ReclaimStalledSec=)
+    and the waiting connection gets its slot, while a login in progress is left alone."""
+    harness.require_binaries(loadkit.SLOW_AUTH)
+    units = loadkit.slow_auth_units(delay_ms=4000)
+    config = ("[Policy]\nMaxStartups=2\nReclaimStalledSec=1s\nReclaimStalledBytes=4\n"
+              "MaxParkedWait=20s\n")
+    with harness.Usherd(units, config=config) as usherd:
+        port = usherd.port("login.socket")
+        # A login in progress: its client sent its line (6 bytes); authentication takes 4 s.
+        with loadkit.connect(port, "127.0.0.2") as login, \
+                loadkit.connect(port, "127.0.4.1") as staller:
+            login.sendall(b"hello\n")
+            staller.sendall(b"hi")  # two bytes, then nothing
+            loadkit.wait_until(lambda: usherd.status()["startups"]["current"] == 2, 20,
+                               "both startups running")
+            mark = usherd.log_mark()
+            with loadkit.connect(port, "127.0.0.3") as waiting:
+                waiting.sendall(b"hello\n")
+                usherd.wait_log(r"reclaim instance=\S+ socket=login\.socket peer=127\.0\.4\.1:\d+ "
+                                r"stalled: its client sent 2 bytes in [0-9.]+s; the startup slot "
+                                r"goes to a waiting connection", start_at=mark,
+                                what="the stalled startup reclaimed")
+                check_eq(loadkit.read_until_closed(staller), b"", "the staller's connection closed")
+                check_eq(loadkit.read_line(login), b"ready\n", "the login in progress went on")
+                check_eq(loadkit.read_line(waiting), b"ready\n",
+                         "the waiting connection got the slot and logged in")
+        status = usherd.status()
+        check_eq(status["startups_reclaimed"], 1, "one startup reclaimed")
+        check("usherd_startups_reclaimed_total 1" in usherd.usherctl("metrics").stdout,
+              "the metric counts it")
+        dropped = usherd.socket_status("login.socket", status)["dropped"]
+        check_eq(dropped, {}, "nobody was refused")
+        usherd.wait_log(r"end instance=\S+-127\.0\.4\.1:\d+\.service pid=\d+ status=killed "
+                        r"signal=Terminated before-ready=yes", start_at=mark,
+                        what="the reclaimed instance stopped by its KillSignal=")
+
+
 if __name__ == "__main__":
     harness.main(globals())

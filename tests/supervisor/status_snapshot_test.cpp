@@ -28,6 +28,7 @@ StatusSnapshot sample() {
   s.reloads = 1;
   s.notify_rejected = 5;
   s.startups_unknown = 1;
+  s.startups_reclaimed = 4;
   s.startup_timeouts = 4;
   s.spawn_failures = 6;
   s.launches_stalled = 0;

@@ -152,3 +152,48 @@ TEST_CASE("an empty assignment puts a waiting room key back to its default",
   CHECK(r.config.waiting_room.per_source_max_parked == defaults.waiting_room.per_source_max_parked);
   CHECK(r.config.waiting_room.max_wait == defaults.waiting_room.max_wait);
 }
+
+TEST_CASE("ReclaimStalledSec= and ReclaimStalledBytes= reach their fields, 0 turns it off",
+          "[units][daemon][stall]") {
+  std::vector<Diagnostic> d;
+  auto defaults = parse_daemon_config("", "usherd.conf", d);
+  REQUIRE(defaults.ok);
+  CHECK(defaults.config.stall.after == Duration(5s));
+  CHECK(defaults.config.stall.bytes == 512u);
+  auto r = parse_daemon_config("[Policy]\nReclaimStalledSec=1500ms\nReclaimStalledBytes=4\n",
+                               "usherd.conf", d);
+  REQUIRE(r.ok);
+  CHECK(d.empty());
+  CHECK(r.config.stall.after == Duration(1500ms));
+  CHECK(r.config.stall.bytes == 4u);
+  for (const char* off : {"0", "infinity"}) {
+    auto o = parse_daemon_config(std::string("[Policy]\nReclaimStalledSec=") + off + "\n",
+                                 "usherd.conf", d);
+    REQUIRE(o.ok);
+    CHECK_FALSE(o.config.stall.enabled());
+  }
+  auto reset = parse_daemon_config(
+      "[Policy]\nReclaimStalledSec=9s\nReclaimStalledSec=\nReclaimStalledBytes=9\n"
+      "ReclaimStalledBytes=\n",
+      "usherd.conf", d);
+  REQUIRE(reset.ok);
+  CHECK(reset.config.stall.after == Duration(5s));
+  CHECK(reset.config.stall.bytes == 512u);
+}
+
+TEST_CASE("a bad ReclaimStalled value is an error naming the file and line",
+          "[units][daemon][stall]") {
+  auto [line, message] = GENERATE(table<std::string, std::string>({
+      {"ReclaimStalledSec=25h", "usherd.conf:2: Failed to parse ReclaimStalledSec= value: 25h ("},
+      {"ReclaimStalledSec=soon", "usherd.conf:2: Failed to parse ReclaimStalledSec= value: soon ("},
+      {"ReclaimStalledBytes=-1", "usherd.conf:2: Failed to parse ReclaimStalledBytes= value: -1 ("},
+      {"ReclaimStalledBytes=2000000",
+       "usherd.conf:2: Failed to parse ReclaimStalledBytes= value: 2000000 ("},
+  }));
+  std::vector<Diagnostic> d;
+  auto r = parse_daemon_config("[Policy]\n" + line + "\n", "usherd.conf", d);
+  CHECK_FALSE(r.ok);
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].to_string().rfind(message, 0) == 0);
+  CHECK(r.config.stall.after == Duration(5s));
+}
