@@ -50,6 +50,8 @@ void ListenerSet::open(Socket& socket, Reuse& reuse) {
     } else if (auto adopted = take_inherited_listener(spec, socket.unit)) {
       listener->bound = adopted->bound;
       listener->fd = std::make_unique<asio::posix::stream_descriptor>(io_, adopted->fd.release());
+      spdlog::info("listen socket={} address={} accept={} from=service-manager", socket.unit.name,
+                   listener->bound, socket.unit.accept ? "yes" : "no");
     } else {
       auto opened = activation::open_listener(spec);
       if (!opened) {
