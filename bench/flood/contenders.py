@@ -38,10 +38,12 @@ def run(argv, **kw):
 class Limits:
     """The numbers every contender is given where it has a knob for them."""
 
-    def __init__(self, max_startups="10:30:100", per_source=10, instances=100):
+    def __init__(self, max_startups="10:30:100", per_source=10, instances=100,
+                 reclaim_stalled_s=5):
         self.max_startups = max_startups
         self.per_source = per_source
         self.instances = instances
+        self.reclaim_stalled_s = reclaim_stalled_s  # usherd only: nothing else has it
         self.full = int(max_startups.split(":")[-1])
 
 
@@ -58,8 +60,7 @@ class SshdSetup:
         self.client_key = f"{d}/clientkey"
         shutil.copy(f"{d}/clientkey.pub", f"{d}/authorized_keys")
         os.chmod(f"{d}/authorized_keys", 0o644)
-        write(f"{d}/akc", f"#!/bin/sh\n# A slow directory service.\nsleep {AKC_DELAY_S}\n"
-                          f"exec cat {d}/authorized_keys\n", 0o755)
+        write(f"{d}/akc", akc_script(d), 0o755)
         self.config = f"{d}/sshd_config"
         write(self.config, self.config_text(d, limits))
 
@@ -83,6 +84,33 @@ MaxStartups {limits.max_startups}
 PerSourceMaxStartups {limits.per_source}
 PerSourceNetBlockSize 32:128
 {extra}"""
+
+
+def akc_script(d):
+    """The slow directory service: AKC_DELAY_S per lookup. With a file d/slots holding N, it
+    serves at most N lookups at a time, the others queueing on N lock files (a directory
+    server with a small connection pool): where every connection gets its own sshd, the
+    lookups of a herd pile up behind the pool until logins pass their deadline."""
+    return (f"#!/bin/sh\n# A slow directory service.\n"
+            f"if [ -s {d}/slots ]; then\n"
+            f"  exec 9>{d}/slot.$(( $$ % $(cat {d}/slots) ))\n"
+            f"  flock 9\n"
+            f"fi\n"
+            f"sleep {AKC_DELAY_S}\nexec cat {d}/authorized_keys\n")
+
+
+def limit_directory(d, slots):
+    """Makes the directory service of d serve at most slots lookups at a time (0: no limit)."""
+    for name in directory_slot_files(d):
+        os.unlink(os.path.join(d, name))
+    if slots:
+        for i in range(slots):
+            write(f"{d}/slot.{i}", "", 0o666)  # the command runs as nobody
+        write(f"{d}/slots", f"{slots}\n")
+
+
+def directory_slot_files(d):
+    return sorted(n for n in os.listdir(d) if n == "slots" or n.startswith("slot."))
 
 
 def ensure_user(name):
@@ -196,7 +224,9 @@ class Usherd(Contender):
         lim = self.limits
         self.limits_text = (f"MaxStartups={lim.max_startups}, PerSourceMaxStartups="
                             f"{lim.per_source}, ExemptSources={ADMIN_NET}, ReservedStartups=2, "
-                            "default penalties, StartupTimeoutSec=120, MaxConnections=64")
+                            "default penalties, StartupTimeoutSec=120, MaxConnections=64, "
+                            "WaitingRoom=yes (default bounds), ReclaimStalledSec="
+                            f"{lim.reclaim_stalled_s:g}s")
 
     def available(self):
         if not os.access(self.usherd, os.X_OK):
@@ -232,6 +262,8 @@ StartupTimeoutSec=120
 ExemptSources={ADMIN_NET}
 ReservedStartups=2
 PerSourcePenalties=
+WaitingRoom=yes
+ReclaimStalledSec={self.limits.reclaim_stalled_s:g}s
 """,
         }
         for name, text in self.files.items():
@@ -382,10 +414,9 @@ class Sshd10Listener(SshdListener):
         inside = os.path.join(self.merged, "flood")
         os.makedirs(inside, mode=0o755, exist_ok=True)
         os.chmod(inside, 0o755)
-        for name in ("hostkey", "authorized_keys", "akc"):
+        for name in ("hostkey", "authorized_keys", "akc", *directory_slot_files(self.setup.dir)):
             shutil.copy2(os.path.join(self.setup.dir, name), inside)
-        write(os.path.join(inside, "akc"), f"#!/bin/sh\n# A slow directory service.\n"
-              f"sleep {AKC_DELAY_S}\nexec cat /flood/authorized_keys\n", 0o755)
+        write(os.path.join(inside, "akc"), akc_script("/flood"), 0o755)
         os.makedirs(os.path.join(self.merged, "run/sshd"), mode=0o755, exist_ok=True)
         if subprocess.run(["chroot", self.merged, "id", "-u", USER],
                           capture_output=True).returncode != 0:

@@ -15,6 +15,9 @@ then a probe: does a login get in without anyone touching the server? Attacks:
   stall  from 127.0.4.0/24: connect, send an SSH banner, stall; up to STALL_MAX_OPEN open,
          up to STALL_RATE new ones a second
   storm  from 127.0.4.0/24: connect and close, up to STORM_RATE a second
+  slowdir  the herd, against a directory service that serves DIRECTORY_SLOTS lookups at a
+         time (the others queue): spawning an sshd per connection without a bound piles
+         lookups up behind it until logins pass their deadline
 
 Writes OUT/results.jsonl (one JSON object a scenario: figures, every login, samples) and
 OUT/configs/ (what each contender ran). bench/flood/report.py turns it into the table and
@@ -40,6 +43,7 @@ import load  # noqa: E402
 import procs  # noqa: E402
 
 LEGIT_SOURCE, ADMIN_SOURCE, HERD_SOURCE = "127.0.0.2", "127.0.0.9", "127.0.0.3"
+DIRECTORY_SLOTS = 4
 FLOOD_FIRST = "127.0.4.1"  # and the 253 addresses after it
 
 
@@ -93,7 +97,7 @@ class Attack:
 
 
 def make_attack(name, args, setup, port):
-    if name == "herd":
+    if name in ("herd", "slowdir"):
         return Attack(["herd", setup.client_key, contenders.USER, port, HERD_SOURCE,
                        args.herd_clients, args.deadline_s, args.herd_pause_s])
     if name == "stall":
@@ -118,6 +122,9 @@ def recovery_probe(contender, setup, args):
 
 
 def scenario(cls, attack_name, args, setup, limits, run_dir):
+    # slowdir: the herd against a directory service that serves DIRECTORY_SLOTS lookups at a
+    # time (issue #27's variant a).
+    contenders.limit_directory(setup.dir, DIRECTORY_SLOTS if attack_name == "slowdir" else 0)
     c = cls(setup, limits, os.path.join(run_dir, f"{cls.name}-{attack_name}"), args.build)
     c.start()
     load_before = open("/proc/loadavg").read().split()[:3]
@@ -202,7 +209,7 @@ def parse_args(argv):
     p.add_argument("--build", required=True, help="usherd build directory")
     p.add_argument("--out", required=True)
     p.add_argument("--contenders", default="usherd sshd xinetd ssa tcpsvd")
-    p.add_argument("--attacks", default="herd stall storm")
+    p.add_argument("--attacks", default="herd slowdir stall storm")
     p.add_argument("--warm-s", type=float, default=4)
     p.add_argument("--attack-s", type=float, default=18)
     p.add_argument("--recover-s", type=float, default=3)
@@ -220,6 +227,8 @@ def parse_args(argv):
     p.add_argument("--per-source", type=int, default=10,
                    help="per-source startups (usherd, sshd), per_source (xinetd), -C (tcpsvd)")
     p.add_argument("--instances", type=int, default=100)
+    p.add_argument("--reclaim-stalled-s", type=float, default=5,
+                   help="usherd's ReclaimStalledSec= (0: off)")
     return p.parse_args(argv)
 
 
@@ -229,7 +238,8 @@ def main(argv):
         sys.exit("flood.py: needs root (sshd, its privilege separation, a login user)")
     args.build = os.path.realpath(args.build)
     os.makedirs(args.out, exist_ok=True)
-    limits = contenders.Limits(args.max_startups, args.per_source, args.instances)
+    limits = contenders.Limits(args.max_startups, args.per_source, args.instances,
+                               args.reclaim_stalled_s)
     run_dir = tempfile.mkdtemp(prefix="usherd-flood.", dir="/run")
     failures = 0
     try:

@@ -5,7 +5,7 @@
 #   bench/flood/run.sh [BUILD_DIR]          (`make bench-flood` runs it with build-release)
 #
 # Environment: OUT (results folder, default BUILD_DIR/bench-flood/<UTC stamp>); CONTENDERS
-# ("usherd sshd sshd10 xinetd ssa tcpsvd"); ATTACKS ("herd stall storm"); FLOOD_ARGS (more
+# ("usherd sshd sshd10 xinetd ssa tcpsvd"); ATTACKS ("herd slowdir stall storm"); FLOOD_ARGS (more
 # flood.py options, e.g. "--attack-s 40"); USHERD_DEBIAN13_ROOT (a Debian 13 root for sshd10,
 # OpenSSH 10 with PerSourcePenalties; default build/debian13-root, made by
 # `scripts/debian13-root.sh`; it is only read, through an overlay mount; without it sshd10 is
@@ -16,7 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=$(realpath -m "${1:-build-release}")
 CONTENDERS=${CONTENDERS:-"usherd sshd sshd10 xinetd ssa tcpsvd"}
-ATTACKS=${ATTACKS:-"herd stall storm"}
+ATTACKS=${ATTACKS:-"herd slowdir stall storm"}
 FLOOD_ARGS=${FLOOD_ARGS:-}
 OUT=$(realpath -m "${OUT:-$build/bench-flood/$(date -u +%Y%m%dT%H%M%SZ)}")
 mkdir -p "$OUT"

@@ -4,9 +4,11 @@
 bench/flood/flood.py runs usherd in front of real OpenSSH (sshd -i, an AuthorizedKeysCommand
 that takes 1 s) with a small budget (MaxStartups=4:30:8, PerSourceMaxStartups=3), real ssh
 logins from 127.0.0.2 and from the admin's ExemptSources= address 127.0.0.9, and one attack
-for a few seconds: the incident's herd of ssh clients from one address, a banner-and-stall
-flood from 127.0.4.0/24, or a connect-and-close storm from there. Each test checks what the
-benchmark claims, not how fast this machine is:
+for a few seconds: the incident's herd of ssh clients from one address (also against a
+directory service that serves four lookups at a time), a banner-and-stall flood from
+127.0.4.0/24 (ReclaimStalledSec=1s: its stalled startups go to the waiting connections), or a
+connect-and-close storm from there. Each test checks what the benchmark claims, not how fast
+this machine is:
 
 - the attack reached usherd's budget (connections dropped by reason), so it was an attack;
 - the admin got in every time while it lasted (the reserved startups);
@@ -41,7 +43,8 @@ def run_flood(attack, extra=()):
                 "--legit-rate", "2", "--admin-every", "1", "--deadline-s", "20",
                 "--max-startups", f"4:30:{FULL}", "--per-source", "3",
                 "--herd-clients", "20", "--herd-pause-s", "1",
-                "--stall-rate", "300", "--stall-max-open", "100", "--storm-rate", "300", *extra]
+                "--stall-rate", "300", "--stall-max-open", "100", "--storm-rate", "300",
+                "--reclaim-stalled-s", "1", *extra]
         proc = harness.run(argv, timeout=80, check_rc=False)
         check_eq(proc.returncode, 0, f"flood.py exit code (stderr:\n{proc.stderr})")
         with open(os.path.join(out, "results.jsonl"), encoding="utf-8") as f:
@@ -95,6 +98,17 @@ def test_the_admin_gets_in_every_time_during_a_many_source_banner_and_stall_floo
     # 100 stalled connections from 254 addresses against full=8: the budget fills.
     check_common(r, ["startups-early-drop", "startups-full", "max-connections"])
     check(r["attack_detail"]["peak_open"] > FULL, f"stalled connections: {r['attack_detail']}")
+    # The stalled connections' startups went to the waiting connections (ReclaimStalledSec=1s).
+    reclaimed = r["status_at_peak"].get("startups_reclaimed", 0)
+    check(reclaimed > 0, f"stalled startups reclaimed: {reclaimed}")
+
+
+def test_the_admin_gets_in_every_time_while_a_herd_meets_a_directory_of_few_lookups():
+    r = run_flood("slowdir")
+    check_common(r, ["per-source-startups"])
+    # Logins take longer behind the directory's four lookups at a time: every herd client
+    # tried at least once.
+    check(r["attack_detail"]["attempts"] >= 20, f"herd logins attempted: {r['attack_detail']}")
 
 
 def test_the_admin_gets_in_every_time_during_a_connect_and_close_storm():
