@@ -29,6 +29,7 @@ Needs root (sshd, the login user, /run/sshd). Standard library only.
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -45,6 +46,9 @@ import procs  # noqa: E402
 LEGIT_SOURCE, ADMIN_SOURCE, HERD_SOURCE = "127.0.0.2", "127.0.0.9", "127.0.0.3"
 DIRECTORY_SLOTS = 4
 FLOOD_FIRST = "127.0.4.1"  # and the 253 addresses after it
+FLOOD_PREFIX = "127.0.4."
+# usherd's log line for a started instance: "accept socket=ssh.socket peer=ADDR:PORT ..."
+ACCEPT_LINE = re.compile(r" accept socket=\S+ peer=([0-9.]+):\d+ ")
 
 
 class Sampler(load.Loop):
@@ -121,6 +125,33 @@ def recovery_probe(contender, setup, args):
     return None
 
 
+def slots_by_source(c):
+    """usherd only: the instances it started in the scenario (its accept lines), by who got
+    them: the attackers' addresses (how many, and how many distinct blocks), the legitimate
+    user, the admin, the herd. None for the others, which log no such line."""
+    if c.name != "usherd":
+        return None
+    counts = {"attack": 0, "legit": 0, "admin": 0, "herd": 0}
+    attack_blocks = set()
+    with open(os.path.join(c.dir, "server.log"), encoding="utf-8", errors="replace") as f:
+        for line in f:
+            m = ACCEPT_LINE.search(line)
+            if not m:
+                continue
+            peer = m.group(1)
+            if peer.startswith(FLOOD_PREFIX):
+                counts["attack"] += 1
+                attack_blocks.add(peer)
+            elif peer == LEGIT_SOURCE:
+                counts["legit"] += 1
+            elif peer == ADMIN_SOURCE:
+                counts["admin"] += 1
+            elif peer == HERD_SOURCE:
+                counts["herd"] += 1
+    counts["attack_blocks"] = len(attack_blocks)
+    return counts
+
+
 def scenario(cls, attack_name, args, setup, limits, run_dir):
     # slowdir: the herd against a directory service that serves DIRECTORY_SLOTS lookups at a
     # time (issue #27's variant a).
@@ -155,6 +186,7 @@ def scenario(cls, attack_name, args, setup, limits, run_dir):
     sampler.stop()
     left = c.stop()
     left += procs.pids_mentioning(setup.dir)
+    slots = slots_by_source(c)
     conns = attack.connections()
 
     def during(who):
@@ -193,6 +225,7 @@ def scenario(cls, attack_name, args, setup, limits, run_dir):
         "left_running": left,
         "errors": sorted({x.error for x in lg + ad if x.error})[:8],
         "status_at_peak": status,
+        "slots": slots,
         "timeline": [[round(x.started - t_a, 3), x.who, x.ok, round(x.duration, 3)]
                      for x in logins],
         "samples": [[round(s.t - t_a, 2), s.unauthenticated, s.processes,

@@ -71,6 +71,24 @@ def details(results):
     return "\n".join(rows)
 
 
+def slots(results):
+    """usherd's startup slots by who got them (from its accept lines), against the attackers'
+    share of source blocks (/32: 254 attacking addresses, the user, the admin, the herd)."""
+    rows = ["| attack | instances started | attackers' (distinct blocks) | legitimate user | admin "
+            "| herd | attackers' share of slots | their share of blocks |", "|" + "---|" * 8]
+    for r in results:
+        s = r.get("slots")
+        if not s:
+            continue
+        total = s["attack"] + s["legit"] + s["admin"] + s["herd"]
+        blocks = s["attack_blocks"] + (s["legit"] > 0) + (s["admin"] > 0) + (s["herd"] > 0)
+        share = f"{100 * s['attack'] / total:.0f}%" if total else "-"
+        block_share = f"{100 * s['attack_blocks'] / blocks:.0f}%" if blocks else "-"
+        rows.append(f"| {r['attack']} | {total} | {s['attack']} ({s['attack_blocks']}) | "
+                    f"{s['legit']} | {s['admin']} | {s['herd']} | {share} | {block_share} |")
+    return "\n".join(rows) if len(rows) > 2 else ""
+
+
 def limits(results):
     seen, rows = set(), []
     for r in results:
@@ -139,6 +157,7 @@ def main(argv):
     results = load(out)
     text = "\n\n".join([
         "## Figures\n\n" + table(results),
+        "## usherd's startup slots, by who got them\n\n" + slots(results),
         "## Limits each contender ran with\n\n" + limits(results),
         "## Details\n\n" + details(results),
     ]) + "\n"
