@@ -6,7 +6,7 @@ JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
 .PHONY: all deps deps-build configure build run test unit-test e2e-test soak fuzz fuzz-long asan-test \
-        test-debian13 test-debian12 test-systemd package bench clean check-examples format
+        test-debian13 test-debian12 test-systemd test-systemd12 package bench clean check-examples format
 
 all: build
 
@@ -86,6 +86,11 @@ test-debian13:
 # as the shipped usherd.service, tests/systemd/test_*.py (scripts/systemd-bed.sh).
 test-systemd:
 	scripts/systemd-bed.sh
+
+# The same on Debian 12 (systemd 252): its own debootstrap root (build/debian12-root), booted
+# the same way; the package test installs it and serves the classic sshd -i pair. Not in CI.
+test-systemd12:
+	USHERD_DEBIAN_RELEASE=12 scripts/systemd-bed.sh
 
 # The Debian package for the release this runs on (scripts/package.sh): build/package/
 # usherd_VERSION_ARCH.deb, built from a copy of the checkout with dpkg-buildpackage, checked

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The Debian package on a booted Debian 13, as an admin uses it.
+"""The Debian package on a booted Debian 13 (or 12: `make test-systemd12`), as an admin uses it.
 
 Runs on the host inside scripts/systemd-bed.sh (`make test-systemd`), every command inside
 the container through `nsenter -t PID1 -a` (see test_usherd_service.py). The package is the
@@ -12,7 +12,8 @@ that package installs never start daemons; here starting and stopping is what is
   unit, and `systemctl status usherd` shows its startup line and its STATUS= text;
 - the admin stops Debian's sshd (ssh.service and ssh.socket: port 22), puts Debian 13's own
   per-connection pair in /etc/usherd/units: ssh.socket as Debian ships it with Accept=yes
-  (named sshd.socket, so that its template is Debian's sshd@.service, copied unchanged) and
+  (named sshd.socket, so that its template is Debian's sshd@.service, copied unchanged; on
+  Debian 12, which ships no template, the classic `sshd -i` one) and
   runs `systemctl reload usherd`; the reload is logged, and a public-key login on port 22
   works through usherd, as an instance sshd@…service;
 - `apt-get purge usherd` stops usherd and leaves, of everything named usherd, only the admin's
@@ -99,11 +100,20 @@ def test_the_package_installs_serves_debian_ssh_units_and_purges():
 
         # The admin replaces sshd's own listener with Debian's per-connection units.
         bed.inside("systemctl", "stop", "ssh.socket", "ssh.service", check_rc=False)
+        # Debian 13 ships the per-connection template (sshd@.service); on Debian 12 the admin
+        # writes the classic one: sshd -i on the connection.
         bed.shell(f"""
             sed 's/^Accept=no$/Accept=yes/' /usr/lib/systemd/system/ssh.socket \\
                 >/etc/usherd/units/sshd.socket
             grep -qx 'Accept=yes' /etc/usherd/units/sshd.socket
-            cp /usr/lib/systemd/system/sshd@.service /etc/usherd/units/
+            if [ -e /usr/lib/systemd/system/sshd@.service ]; then
+                cp /usr/lib/systemd/system/sshd@.service /etc/usherd/units/
+            else
+                printf '%s\\n' '[Unit]' 'Description=OpenBSD Secure Shell server per-connection daemon' \\
+                    '[Service]' 'ExecStart=-/usr/sbin/sshd -i' 'StandardInput=socket' \\
+                    'RuntimeDirectory=sshd' 'RuntimeDirectoryMode=0755' \\
+                    >/etc/usherd/units/sshd@.service
+            fi
             id {USER} >/dev/null 2>&1 || useradd -m -s /bin/sh {USER}
             install -d -m 0700 -o {USER} -g {USER} /home/{USER}/.ssh
             rm -f /tmp/usherd-pkg-key /tmp/usherd-pkg-key.pub
