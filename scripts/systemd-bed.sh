@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A real systemd as PID 1, for what needs a service manager (usherd as usherd.service,
-# journald's fields): boots the Debian 13 root of scripts/debian13-root.sh with
+# journald's fields): boots the Debian 13 root of scripts/debian-root.sh (or the Debian 12
+# one, USHERD_DEBIAN_RELEASE=12) with
 # systemd-nspawn, waits until `systemctl is-system-running` answers, runs a command on the
 # host while the container is up, then powers the container off.
 #
@@ -14,7 +15,7 @@
 # USHERD_SYSTEMD_ROOT (the root's path on the host) and USHERD_SYSTEMD_CHECKOUT (the copy of
 # the checkout inside, built there for Debian 13: the tests install that build).
 #
-# Before the boot, through debian13-root.sh (its mounts, its lock, its copy of the checkout):
+# Before the boot, through debian-root.sh (its mounts, its lock, its copy of the checkout):
 # the packages of the suite, plus systemd-sysv and dbus, are installed in the root, and
 # usherd and its package are built there. Then, holding the root's lock for as long as the container runs:
 #   systemd-nspawn --keep-unit --register=no -D ROOT --boot --console=pipe --private-network
@@ -28,7 +29,10 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")/.." && pwd)"
-root="$("$here/scripts/debian13-root.sh" path)"
+# USHERD_DEBIAN_RELEASE=12 boots the Debian 12 root (systemd 252) instead (`make
+# test-systemd12`); everything else is the same.
+export USHERD_DEBIAN_RELEASE="${USHERD_DEBIAN_RELEASE:-13}"
+root="$("$here/scripts/debian-root.sh" path)"
 checkout_in_root=/root/usherd
 boot_timeout_s=${USHERD_SYSTEMD_BOOT_TIMEOUT:-120}
 poweroff_timeout_s=60
@@ -50,7 +54,7 @@ now_s() { date +%s; }
 phase prepare-root
 # The root's own `make build` installs what the build needs; the tests need the suite's
 # daemons and clients too (git, rsync for the examples), and the container needs an init.
-USHERD_DEBIAN13_ROOT="$root" "$here/scripts/debian13-root.sh" run \
+"$here/scripts/debian-root.sh" run \
     env DEB_BUILD_OPTIONS="${USHERD_DEB_BUILD_OPTIONS:-}" sh -c '
   scripts/install-deps.sh all
   for p in systemd-sysv dbus; do
