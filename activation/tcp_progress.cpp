@@ -4,6 +4,7 @@
 
 #include <linux/tcp.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <cstddef>
@@ -17,6 +18,13 @@ std::optional<std::uint64_t> tcp_bytes_received(int fd) {
   if (len < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof info.tcpi_bytes_received)
     return std::nullopt;
   return info.tcpi_bytes_received;
+}
+
+bool peer_hung_up(int fd) {
+  struct pollfd p {
+    fd, POLLRDHUP, 0
+  };
+  return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 }  // namespace usherd::activation

@@ -65,6 +65,10 @@ std::optional<PenaltyKind> penalty_for(const InstanceEnd& end, ExitStatusOutcome
   switch (end.how) {
     case InstanceEnd::How::startup_timeout:
       return PenaltyKind::grace_exceeded;
+    case InstanceEnd::How::client_gone:
+      // What sshd's listener records when its child sees the client go before it
+      // authenticated (exit 255): no authentication.
+      return PenaltyKind::noauth;
     case InstanceEnd::How::killed:
       if (table == ExitStatusOutcomes::legacy || is_crash_signal(end.code))
         return PenaltyKind::crash;

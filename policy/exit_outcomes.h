@@ -38,6 +38,7 @@ struct InstanceEnd {
     exited,           ///< It called exit(code).
     killed,           ///< A signal killed it (whoever sent it, usherd included).
     startup_timeout,  ///< usherd killed it for not becoming ready in time.
+    client_gone,      ///< usherd ended it because its client hung up before it was ready.
   };
 
   How how = How::exited;  ///< What ended it.
@@ -49,6 +50,8 @@ struct InstanceEnd {
   static InstanceEnd killed(int signal) { return {How::killed, signal}; }
   /// Killed by usherd at its startup deadline.
   static InstanceEnd startup_timeout() { return {How::startup_timeout, 0}; }
+  /// Ended by usherd because its client had gone before it was ready.
+  static InstanceEnd client_gone() { return {How::client_gone, 0}; }
 
   /// Equal when both fields are.
   friend bool operator==(const InstanceEnd&, const InstanceEnd&) = default;

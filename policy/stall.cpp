@@ -10,11 +10,14 @@ std::vector<std::uint64_t> choose_stalled(std::vector<StartupProgress> startups,
   std::vector<std::uint64_t> out;
   if (!config.enabled() || needed == 0) return out;
   std::erase_if(startups, [&](const StartupProgress& s) {
-    return s.exempt || !s.bytes_received || *s.bytes_received >= config.bytes ||
+    if (s.exempt) return true;
+    if (s.client_gone) return false;
+    return !s.bytes_received || *s.bytes_received >= config.bytes ||
            now - s.admitted_at < config.after;
   });
   std::stable_sort(startups.begin(), startups.end(),
                    [](const StartupProgress& a, const StartupProgress& b) {
+                     if (a.client_gone != b.client_gone) return a.client_gone;
                      return a.admitted_at < b.admitted_at;
                    });
   for (const auto& s : startups) {

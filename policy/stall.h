@@ -7,6 +7,10 @@
 // until LoginGraceTime. usherd owns every startup, so under pressure it ends the oldest
 // stalled ones and gives their slots to the waiting, in turn.
 //
+// A startup whose client has hung up before it was ready is reclaimed first, whatever its
+// age: nobody is left to serve, yet the instance would hold its slot (and whatever it is
+// waiting for, such as a directory lookup) until it noticed by itself.
+//
 // Only under pressure: with nobody waiting a slow client keeps its slot for the whole
 // StartupTimeoutSec=. Exempt sources are never reclaimed, nor a startup whose client's
 // progress cannot be read (not TCP). Pure: the caller reads each client's byte count
@@ -39,9 +43,11 @@ struct StartupProgress {
   TimePoint admitted_at;
   bool exempt = false;
   std::optional<std::uint64_t> bytes_received;  ///< from its client; nullopt: unknown
+  bool client_gone = false;                     ///< its client hung up
 };
 
-/// The stalled startups among these, oldest first, at most needed.
+/// The startups to reclaim among these, at most needed: those whose client has gone, then
+/// the stalled ones, oldest first in each group.
 std::vector<std::uint64_t> choose_stalled(std::vector<StartupProgress> startups, TimePoint now,
                                           const StallConfig& config, std::size_t needed);
 

@@ -448,25 +448,35 @@ void ConnectionPath::reclaim_stalled(Clock::time_point now) {
   std::vector<policy::StartupProgress> startups;
   for (const auto& [key, inst] : instances_.all()) {
     if (inst->owner != this || inst->state != Instance::State::starting || !inst->admission ||
-        !inst->connection || inst->timed_out)
+        !inst->connection || inst->timed_out || inst->client_gone)
       continue;
     auto info = admission_->instance(*inst->admission);
     if (!info || info->ready) continue;
     startups.push_back({key, info->admitted_at, info->exempt,
-                        activation::tcp_bytes_received(inst->connection.get())});
+                        activation::tcp_bytes_received(inst->connection.get()),
+                        activation::peer_hung_up(inst->connection.get())});
   }
   std::size_t needed = std::min(parked_.size(), kMaxReclaimsPerPass);
   for (std::uint64_t key : policy::choose_stalled(std::move(startups), now, stall, needed)) {
     Instance& inst = *instances_.find(key);
     auto sent = activation::tcp_bytes_received(inst.connection.get()).value_or(0);
     ++startups_reclaimed_;
-    // Penalised as sshd penalises a login that outstays LoginGraceTime (grace-exceeded).
-    inst.timed_out = true;
+    if (activation::peer_hung_up(inst.connection.get())) {
+      // Penalised as sshd's listener penalises a child whose client left unauthenticated.
+      inst.client_gone = true;
+      spdlog::info(
+          "reclaim instance={} socket={} peer={} its client hung up after {:.1f}s, before it "
+          "was ready; the startup slot goes to a waiting connection",
+          inst.name, inst.socket, inst.peer, seconds_between(inst.started, now));
+    } else {
+      // Penalised as sshd penalises a login that outstays LoginGraceTime (grace-exceeded).
+      inst.timed_out = true;
+      spdlog::warn(
+          "reclaim instance={} socket={} peer={} stalled: its client sent {} bytes in {:.1f}s; "
+          "the startup slot goes to a waiting connection",
+          inst.name, inst.socket, inst.peer, sent, seconds_between(inst.started, now));
+    }
     inst.connection.reset();
-    spdlog::warn(
-        "reclaim instance={} socket={} peer={} stalled: its client sent {} bytes in {:.1f}s; "
-        "the startup slot goes to a waiting connection",
-        inst.name, inst.socket, inst.peer, sent, seconds_between(inst.started, now));
     instances_.stop_as_unit_says(inst);
   }
 }
@@ -584,8 +594,8 @@ void ConnectionPath::instance_ended(Instance& instance, const EndStatus& status,
     policy::ExitStatusOutcomes table = instance.plan
                                            ? instance.plan->unit.effective_exit_status_outcomes()
                                            : policy::ExitStatusOutcomes::legacy;
-    policy::Released released =
-        admission_->release(*instance.admission, end_of(instance.timed_out, status), table, now);
+    policy::Released released = admission_->release(
+        *instance.admission, end_of(instance.timed_out, status, instance.client_gone), table, now);
     if (released.penalty && table == policy::ExitStatusOutcomes::openssh)
       log_sshd_penalty(instance, released);
   }

@@ -58,6 +58,7 @@ struct Instance {
   bool adopted = false;       ///< re-adopted after a restart: not our child, status unknown
   bool persisted = false;     ///< its '+' line is in the state file
   bool timed_out = false;     ///< stopped by the startup timeout, or reclaimed as stalled
+  bool client_gone = false;   ///< stopped because its client hung up before it was ready
   bool watched_exit = false;  ///< its pidfd is in the exit watch
   /// It said STOPPING=1 itself (usherd did not ask it to stop): TimeoutStopSec= runs, and
   /// usherd's shutdown stops it like one still starting.

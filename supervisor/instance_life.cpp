@@ -23,8 +23,9 @@ LifeStep next_step(Instance::State state, LifeEvent event) {
   return {state, LifeAction::none};
 }
 
-policy::InstanceEnd end_of(bool timed_out, const EndStatus& status) {
+policy::InstanceEnd end_of(bool timed_out, const EndStatus& status, bool client_gone) {
   if (timed_out) return policy::InstanceEnd::startup_timeout();
+  if (client_gone) return policy::InstanceEnd::client_gone();
   if (status && status->signaled) return policy::InstanceEnd::killed(status->code_or_signal);
   return policy::InstanceEnd::exited(status ? status->code_or_signal : -1);
 }

@@ -35,7 +35,7 @@ LifeStep next_step(Instance::State state, LifeEvent event);
 
 /// How an instance ended, for the admission policy: usherd's own startup timeout, a signal,
 /// or an exit status (an adopted instance's status is unknown: counted as an exit).
-policy::InstanceEnd end_of(bool timed_out, const EndStatus& status);
+policy::InstanceEnd end_of(bool timed_out, const EndStatus& status, bool client_gone = false);
 
 /// It ended before it was ready: still starting, or stopped before it ever was ready.
 bool ended_before_ready(Instance::State state, const char* ready_via);

@@ -1,6 +1,7 @@
 // tcp_bytes_received: what a TCP client has sent, read from usherd's side of the connection.
 #include "activation/tcp_progress.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <chrono>
@@ -53,4 +54,35 @@ TEST_CASE("a socket that is not TCP has no byte count", "[activation][tcp_progre
   UniqueFd a(pair[0]), b(pair[1]);
   CHECK_FALSE(tcp_bytes_received(a.get()));
   CHECK_FALSE(tcp_bytes_received(-1));
+}
+
+TEST_CASE("a client that hangs up is seen from the server's side, its bytes still readable",
+          "[activation][tcp_progress]") {
+  ListenSpec spec;
+  spec.host = "127.0.0.1";
+  spec.port = 0;
+  auto listener = open_listener(spec);
+  REQUIRE(listener);
+  SocketAddress bound = local_address(listener->fd.get());
+  UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  REQUIRE(::connect(client.get(), bound.get(), bound.size()) == 0);
+  REQUIRE(wait_readable(listener->fd.get(), 10s));
+  auto conn = accept_connection(listener->fd.get(), bound);
+  REQUIRE(conn);
+  REQUIRE(::send(client.get(), "hello\n", 6, 0) == 6);
+  REQUIRE(wait_readable(conn->fd.get(), 10s));
+  CHECK_FALSE(peer_hung_up(conn->fd.get()));  // data waiting is not a hang-up
+  client.reset();
+  // The FIN arrives after the close returns: wait for it as an event (POLLRDHUP).
+  struct pollfd p {
+    conn->fd.get(), POLLRDHUP, 0
+  };
+  REQUIRE(::poll(&p, 1, 10000) == 1);
+  CHECK(peer_hung_up(conn->fd.get()));
+  char buffer[16];
+  CHECK(::recv(conn->fd.get(), buffer, sizeof buffer, 0) == 6);  // what it sent stays
+  int pair[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0);
+  UniqueFd a(pair[0]), b(pair[1]);
+  CHECK_FALSE(peer_hung_up(a.get()));
 }

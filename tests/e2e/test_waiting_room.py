@@ -199,5 +199,35 @@ def test_a_stalled_startup_gives_its_slot_to_a_waiting_connection():
                         what="the reclaimed instance stopped by its KillSignal=")
 
 
+def test_a_startup_whose_client_hung_up_gives_its_slot_to_a_waiting_connection():
+    """An instance that does not watch its connection while it works (sshd waiting for its
+    AuthorizedKeysCommand) would hold its slot after its client left; while a connection waits,
+    usherd ends it and the waiting connection starts."""
+    units = {
+        "busy.socket": "[Socket]\nListenStream=127.0.0.1:0\nAccept=yes\n",
+        # Reads the client's line, then works without looking at the connection; never ready.
+        "busy@.service": "[Service]\nType=notify\nExecStart=/bin/sh -c 'read line; exec sleep 60'\n"
+                         "StandardInput=socket\nStandardError=null\n",
+    }
+    config = "[Policy]\nMaxStartups=1\nReclaimStalledSec=30s\nMaxParkedWait=20s\n"
+    with harness.Usherd(units, config=config) as usherd:
+        port = usherd.port("busy.socket")
+        gone = loadkit.connect(port, "127.0.0.2")
+        gone.sendall(b"hello\n")
+        loadkit.wait_until(lambda: usherd.status()["startups"]["current"] == 1, 20,
+                           "the first startup running")
+        mark = usherd.log_mark()
+        with loadkit.connect(port, "127.0.0.3") as waiting:
+            loadkit.wait_until(lambda: usherd.status()["waiting_room"]["parked"] == 1, 20,
+                               "the second connection waiting")
+            gone.close()
+            usherd.wait_log(r"reclaim instance=\S+ socket=busy\.socket peer=127\.0\.0\.2:\d+ its "
+                            r"client hung up after [0-9.]+s, before it was ready", start_at=mark,
+                            what="the startup of the client that left reclaimed")
+            usherd.wait_log(r"accept socket=busy\.socket peer=127\.0\.0\.3:", start_at=mark,
+                            what="the waiting connection started")
+            check_eq(usherd.status()["startups_reclaimed"], 1, "one startup reclaimed")
+
+
 if __name__ == "__main__":
     harness.main(globals())

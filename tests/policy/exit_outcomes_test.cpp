@@ -49,6 +49,7 @@ TEST_CASE("an sshd instance's end maps to OpenSSH 10's outcome", "[policy][outco
       {InstanceEnd::killed(SIGPIPE), "none"},
       {InstanceEnd::killed(SIGUSR1), "none"},
       {InstanceEnd::startup_timeout(), "grace-exceeded"},
+      {InstanceEnd::client_gone(), "noauth"},
   }));
   INFO("how=" << static_cast<int>(end.how) << " code=" << end.code);
   CHECK(word(penalty_for(end, ExitStatusOutcomes::openssh)) == outcome);
@@ -65,6 +66,7 @@ TEST_CASE("other services keep the legacy outcomes: exit noauth, signal crash",
       {InstanceEnd::killed(SIGKILL), "crash"},
       {InstanceEnd::killed(SIGTERM), "crash"},
       {InstanceEnd::startup_timeout(), "grace-exceeded"},
+      {InstanceEnd::client_gone(), "noauth"},
   }));
   INFO("how=" << static_cast<int>(end.how) << " code=" << end.code);
   CHECK(word(penalty_for(end, ExitStatusOutcomes::legacy)) == outcome);

@@ -75,3 +75,25 @@ TEST_CASE("ReclaimStalledSec=0 turns reclaiming off, and the thresholds are the 
   quick.bytes = 100;
   CHECK(choose_stalled(startups, t0, quick, 10) == std::vector<std::uint64_t>{1});
 }
+
+TEST_CASE("a startup whose client hung up is reclaimed first, whatever its age or bytes",
+          "[policy][stall]") {
+  const StallConfig config;
+  auto gone = [](std::uint64_t key, std::chrono::seconds age, std::uint64_t bytes,
+                 bool exempt = false) {
+    StartupProgress s = startup(key, age, bytes, exempt);
+    s.client_gone = true;
+    return s;
+  };
+  std::vector<StartupProgress> startups = {
+      startup(1, 60s, 0),     // stalled, oldest
+      gone(2, 1s, 5000),      // hung up mid-authentication, young
+      gone(3, 2s, 0),         // hung up at once
+      gone(4, 30s, 0, true),  // an exempt source's: never
+  };
+  CHECK(choose_stalled(startups, t0, config, 10) == std::vector<std::uint64_t>{3, 2, 1});
+  CHECK(choose_stalled(startups, t0, config, 1) == std::vector<std::uint64_t>{3});
+  StallConfig off;
+  off.after = 0s;  // ReclaimStalledSec=0 turns both off
+  CHECK(choose_stalled(startups, t0, off, 10).empty());
+}

@@ -47,6 +47,8 @@ TEST_CASE("an end in the admission policy's terms", "[supervisor][life]") {
   CHECK(end_of(false, killed) == End::killed(SIGKILL));
   // usherd's own deadline, whatever signal it took.
   CHECK(end_of(true, killed) == End::startup_timeout());
+  // Stopped by usherd because its client had gone: what sshd records for such a child.
+  CHECK(end_of(false, killed, true) == End::client_gone());
   // Adopted: not usherd's child, its status unknown.
   CHECK(end_of(false, std::nullopt) == End::exited(-1));
 }
