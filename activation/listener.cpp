@@ -127,6 +127,11 @@ Result<void> apply_common_options(int fd, const ListenSpec& spec, int family) {
   if (inet && spec.no_delay && spec.type == ListenSpec::Type::stream)
     if (auto ok = set_flag(fd, IPPROTO_TCP, TCP_NODELAY, 1, "setsockopt TCP_NODELAY"); !ok)
       return ok;
+  if (inet && spec.defer_accept_s > 0 && spec.type == ListenSpec::Type::stream)
+    if (auto ok = set_flag(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, spec.defer_accept_s,
+                           "setsockopt TCP_DEFER_ACCEPT");
+        !ok)
+      return ok;
   return {};
 }
 

@@ -40,10 +40,11 @@ struct ListenSpec {
   bool free_bind = false;                                ///< [FreeBind=] IP_FREEBIND
   bool keep_alive = false;                               ///< [KeepAlive=] SO_KEEPALIVE
   bool no_delay = false;                                 ///< [NoDelay=] TCP_NODELAY
-  std::optional<uid_t> socket_uid;                       ///< [SocketUser=] owner of a unix path
-  std::optional<gid_t> socket_gid;                       ///< [SocketGroup=] group of a unix path
-  mode_t socket_mode = 0666;                             ///< [SocketMode=]
-  mode_t directory_mode = 0755;  ///< [DirectoryMode=] for created parent directories
+  int defer_accept_s = 0;           ///< [DeferAcceptSec=] TCP_DEFER_ACCEPT, whole seconds (0: off)
+  std::optional<uid_t> socket_uid;  ///< [SocketUser=] owner of a unix path
+  std::optional<gid_t> socket_gid;  ///< [SocketGroup=] group of a unix path
+  mode_t socket_mode = 0666;        ///< [SocketMode=]
+  mode_t directory_mode = 0755;     ///< [DirectoryMode=] for created parent directories
 };
 
 /// An open listening (or bound datagram) socket.

@@ -72,6 +72,11 @@ activation::ListenSpec to_listen_spec(const units::SocketUnit& unit,
   spec.free_bind = unit.free_bind;
   spec.keep_alive = unit.keep_alive;
   spec.no_delay = unit.no_delay;
+  if (unit.defer_accept.count() > 0) {
+    // systemd rounds up to whole seconds (socket.c: USEC_PER_SEC - 1 added, then divided).
+    auto seconds = (unit.defer_accept.count() + 999999) / 1000000;
+    spec.defer_accept_s = static_cast<int>(std::min<long long>(seconds, INT32_MAX));
+  }
   // SocketUser=/SocketGroup= resolve through NSS here, at load time.
   if (unit.socket_user || unit.socket_group) {
     auto creds = activation::resolve_credentials(unit.socket_user.value_or(""),
@@ -87,12 +92,12 @@ activation::ListenSpec to_listen_spec(const units::SocketUnit& unit,
 }
 
 std::string listen_key(const activation::ListenSpec& s) {
-  return fmt::format("{}|{}|{}|{}|{}|{}|{}|{}{}{}{}|{}|{}|{}|{}", static_cast<int>(s.type),
+  return fmt::format("{}|{}|{}|{}|{}|{}|{}|{}{}{}{}|{}|{}|{}|{}|{}", static_cast<int>(s.type),
                      static_cast<int>(s.family), s.host, s.port, s.path, s.backlog.value_or(-1),
                      static_cast<int>(s.bind_ipv6_only), s.reuse_port, s.free_bind, s.keep_alive,
                      s.no_delay, s.socket_uid ? static_cast<long>(*s.socket_uid) : -1L,
                      s.socket_gid ? static_cast<long>(*s.socket_gid) : -1L, s.socket_mode,
-                     s.directory_mode);
+                     s.directory_mode, s.defer_accept_s);
 }
 
 int socket_type(const activation::ListenSpec& spec) {

@@ -107,10 +107,13 @@ struct SocketUnit {
   bool free_bind = false;                                      ///< FreeBind=.
   bool keep_alive = false;                                     ///< KeepAlive=.
   bool no_delay = false;                                       ///< NoDelay=.
-  std::optional<std::string> socket_user;                      ///< SocketUser= (a name or number).
-  std::optional<std::string> socket_group;                     ///< SocketGroup=.
-  mode_t socket_mode = 0666;                                   ///< SocketMode=.
-  mode_t directory_mode = 0755;                                ///< DirectoryMode=.
+  /// DeferAcceptSec= (0: off): TCP_DEFER_ACCEPT, a connection is accepted once its client
+  /// has sent data (or after this long); rounded up to whole seconds, as systemd does.
+  Duration defer_accept{};
+  std::optional<std::string> socket_user;   ///< SocketUser= (a name or number).
+  std::optional<std::string> socket_group;  ///< SocketGroup=.
+  mode_t socket_mode = 0666;                ///< SocketMode=.
+  mode_t directory_mode = 0755;             ///< DirectoryMode=.
   std::string file_descriptor_name;  ///< Resolved: FileDescriptorName=, name, or "connection".
   bool remove_on_stop = false;       ///< RemoveOnStop=.
   std::optional<Duration> trigger_limit_interval;   ///< TriggerLimitIntervalSec= (unset: off).

@@ -225,6 +225,7 @@ class Usherd(Contender):
         self.limits_text = (f"MaxStartups={lim.max_startups}, PerSourceMaxStartups="
                             f"{lim.per_source}, ExemptSources={ADMIN_NET}, ReservedStartups=2, "
                             "default penalties, StartupTimeoutSec=120, MaxConnections=64, "
+                            "DeferAcceptSec=3s, "
                             "WaitingRoom=yes (default bounds), ReclaimStalledSec="
                             f"{lim.reclaim_stalled_s:g}s")
 
@@ -241,6 +242,9 @@ class Usherd(Contender):
 [Socket]
 ListenStream=127.0.0.1:{self.port}
 Accept=yes
+# An ssh client sends its identification line at once: a connection that has said nothing
+# waits in the kernel, and one that leaves without a word reaches usherd already closed.
+DeferAcceptSec=3s
 X-DropMessage=Not allowed at this time\\r\\n
 """,
             "ssh@.service": f"""\

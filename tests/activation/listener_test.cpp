@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
@@ -315,4 +316,27 @@ TEST_CASE("an AF_UNIX peer's address is escaped into one printable token",
         "/tmp/x\\n2026\\x20info\\x20accept\\x20forged");
   CHECK(unix_address(std::string_view("\0evil\x1b[2J", 9)).to_string() == "@evil\\x1b[2J");
   CHECK(unix_address("/run/ok.sock").to_string() == "/run/ok.sock");
+}
+
+TEST_CASE("DeferAcceptSec= hands over a connection only once its client has sent data",
+          "[activation][listener]") {
+  ListenSpec spec = inet_spec("127.0.0.1");
+  spec.defer_accept_s = 3;
+  auto listener = open_listener(spec);
+  REQUIRE(listener);
+  int value = 0;
+  socklen_t len = sizeof value;
+  REQUIRE(::getsockopt(listener->fd.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &value, &len) == 0);
+  CHECK(value > 0);
+  SocketAddress bound = local_address(listener->fd.get());
+  UniqueFd silent = connect_to(bound);
+  UniqueFd talker = connect_to(bound);
+  REQUIRE(::send(talker.get(), "SSH-2.0-x\r\n", 11, 0) == 11);
+  // The talker's connection is handed over once its data arrives; the silent one waits.
+  REQUIRE(test::wait_readable(listener->fd.get(), std::chrono::seconds(10)));
+  auto first = accept_connection(listener->fd.get(), bound);
+  REQUIRE(first);
+  CHECK(first->peer.to_string() == local_address(talker.get()).to_string());
+  auto none = accept_connection(listener->fd.get(), bound);
+  CHECK_FALSE(none);
 }

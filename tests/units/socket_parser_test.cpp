@@ -96,7 +96,8 @@ TEST_CASE("every socket key reaches its field", "[units][socket]") {
                  "ListenStream=127.0.0.1:2222\nListenStream=[::1]:2222\n"
                  "Accept=yes\nMaxConnections=10\nMaxConnectionsPerSource=3\nBacklog=128\n"
                  "BindIPv6Only=ipv6-only\nReusePort=yes\nFreeBind=true\nKeepAlive=on\n"
-                 "NoDelay=1\nSocketUser=sshd\nSocketGroup=nogroup\nSocketMode=0600\n"
+                 "NoDelay=1\nDeferAcceptSec=2500ms\nSocketUser=sshd\nSocketGroup=nogroup\n"
+                 "SocketMode=0600\n"
                  "DirectoryMode=0700\nFileDescriptorName=ssh\nRemoveOnStop=yes\n"
                  "TriggerLimitIntervalSec=2s\nTriggerLimitBurst=200\n"
                  "IPAddressAllow=localhost 192.0.2.0/24\nIPAddressDeny=any\n"
@@ -116,6 +117,7 @@ TEST_CASE("every socket key reaches its field", "[units][socket]") {
   CHECK(s.backlog == 128u);
   CHECK(s.bind_ipv6_only == BindIPv6Only::ipv6_only);
   CHECK((s.reuse_port && s.free_bind && s.keep_alive && s.no_delay && s.remove_on_stop));
+  CHECK(s.defer_accept == Duration(2500ms));
   CHECK(s.socket_user == "sshd");
   CHECK(s.socket_group == "nogroup");
   CHECK(s.socket_mode == 0600);
