@@ -111,7 +111,7 @@ bench: deps
 
 # Who still logs in to a real OpenSSH with slow authentication while it is flooded, and at
 # what cost: usherd against sshd's own listener, xinetd, systemd-socket-activate and tcpsvd
-# (bench/flood/; ~13 min; a Debian 13 root adds OpenSSH 10, see bench/flood/run.sh).
+# (bench/flood/; ~19 min; a Debian 13 root adds OpenSSH 10, see bench/flood/run.sh).
 .PHONY: bench-flood
 bench-flood: deps
 	@scripts/install-deps.sh bench

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench-flood`: the flood benchmark (bench/flood/flood.py) over every contender and
-# attack, then its table and plot (bench/flood/report.py). About 13 minutes on 2 cores.
+# attack, then its table and plot (bench/flood/report.py). About 19 minutes on 2 cores.
 #
 #   bench/flood/run.sh [BUILD_DIR]          (`make bench-flood` runs it with build-release)
 #
