@@ -457,11 +457,13 @@ void ConnectionPath::reclaim_stalled(Clock::time_point now) {
                         activation::peer_hung_up(inst->connection.get())});
   }
   std::size_t needed = std::min(parked_.size(), kMaxReclaimsPerPass);
-  for (std::uint64_t key : policy::choose_stalled(std::move(startups), now, stall, needed)) {
+  for (std::uint64_t key : policy::choose_stalled(startups, now, stall, needed)) {
+    // What the choice was made on: the connection is not looked at again.
+    const policy::StartupProgress& probe = *std::find_if(
+        startups.begin(), startups.end(), [key](const auto& s) { return s.key == key; });
     Instance& inst = *instances_.find(key);
-    auto sent = activation::tcp_bytes_received(inst.connection.get()).value_or(0);
     ++startups_reclaimed_;
-    if (activation::peer_hung_up(inst.connection.get())) {
+    if (probe.client_gone) {
       // Penalised as sshd's listener penalises a child whose client left unauthenticated.
       inst.client_gone = true;
       spdlog::info(
@@ -474,7 +476,8 @@ void ConnectionPath::reclaim_stalled(Clock::time_point now) {
       spdlog::warn(
           "reclaim instance={} socket={} peer={} stalled: its client sent {} bytes in {:.1f}s; "
           "the startup slot goes to a waiting connection",
-          inst.name, inst.socket, inst.peer, sent, seconds_between(inst.started, now));
+          inst.name, inst.socket, inst.peer, probe.bytes_received.value_or(0),
+          seconds_between(inst.started, now));
     }
     inst.connection.reset();
     instances_.stop_as_unit_says(inst);
